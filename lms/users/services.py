@@ -1,0 +1,133 @@
+"""Account use cases: registration, e-mail verification, password reset.
+
+Invariants:
+- e-mail addresses are stored lower-cased and are unique regardless of case;
+- a verification token is signed and expires after EMAIL_VERIFICATION_MAX_AGE seconds;
+- a password-reset token works once (Django's generator hashes the password it replaces) and
+  expires after PASSWORD_RESET_TIMEOUT; asking for a reset never reveals whether the address
+  has an account;
+- resetting a password logs out every session: all outstanding refresh tokens are blacklisted.
+"""
+
+import logging
+import uuid
+
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.tokens import default_token_generator
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.encoding import force_bytes, force_str
+from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+from lms.dispatch import dispatch_on_commit
+from lms.errors import InvalidInput
+from lms.users.models import User
+
+logger = logging.getLogger(__name__)
+
+VERIFY_EMAIL_SALT = "lms.users.verify-email"
+
+
+def _check_password(password: str, *, user: User, field: str) -> None:
+    try:
+        validate_password(password, user=user)
+    except ValidationError as exc:
+        raise InvalidInput(" ".join(exc.messages), field=field) from exc
+
+
+def user_register(*, email: str, password: str, full_name: str) -> User:
+    email = User.objects.normalize_email(email).lower()
+    candidate = User(email=email, full_name=full_name)
+    _check_password(password, user=candidate, field="password")
+    if User.objects.filter(email__iexact=email).exists():
+        raise InvalidInput("An account with this e-mail address already exists.", field="email")
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(email=email, password=password, full_name=full_name)
+    except IntegrityError as exc:  # a concurrent registration won the race
+        raise InvalidInput("An account with this e-mail address already exists.", field="email") from exc
+
+
+def user_get(*, user_id: str) -> User | None:
+    return User.objects.filter(pk=user_id).first()
+
+
+# --- E-mail verification --------------------------------------------------------------------
+
+
+def email_verification_token_make(*, user: User) -> str:
+    return signing.dumps({"uid": str(user.pk), "email": user.email}, salt=VERIFY_EMAIL_SALT)
+
+
+def email_verification_link(*, user: User) -> str:
+    return f"{settings.FRONTEND_URL}/verify-email?token={email_verification_token_make(user=user)}"
+
+
+def user_verify_email(*, token: str) -> User:
+    try:
+        payload = signing.loads(token, salt=VERIFY_EMAIL_SALT, max_age=settings.EMAIL_VERIFICATION_MAX_AGE)
+    except signing.SignatureExpired as exc:
+        raise InvalidInput("This verification link has expired.", field="token") from exc
+    except signing.BadSignature as exc:
+        raise InvalidInput("This verification link is not valid.", field="token") from exc
+    # The address is part of the token, so a link stops working if the address changes.
+    user = User.objects.filter(pk=payload.get("uid"), email=payload.get("email"), is_active=True).first()
+    if user is None:
+        raise InvalidInput("This verification link is not valid.", field="token")
+    if not user.is_verified:
+        User.objects.filter(pk=user.pk).update(is_verified=True)
+        user.is_verified = True
+    return user
+
+
+# --- Password reset -------------------------------------------------------------------------
+
+
+def password_reset_link(*, user: User) -> str:
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)
+    return f"{settings.FRONTEND_URL}/reset-password?uid={uid}&token={token}"
+
+
+def password_reset_request(*, email: str) -> None:
+    """Queue a reset e-mail if the address has an active account; silent either way."""
+    from notifications.tasks import send_password_reset_email as send_password_reset_email_task
+
+    user = User.objects.filter(email__iexact=email.strip(), is_active=True).first()
+    if user is None:
+        logger.info("Password reset asked for an address without an account")
+        return
+    # Each request is its own e-mail; a redelivered job for the same request is not.
+    dispatch_on_commit(send_password_reset_email_task, str(user.pk), str(uuid.uuid4()))
+
+
+def _user_from_uid(uid: str) -> User | None:
+    try:
+        pk = uuid.UUID(force_str(urlsafe_base64_decode(uid)))
+    except (TypeError, ValueError, OverflowError, UnicodeDecodeError):
+        return None
+    return User.objects.filter(pk=pk, is_active=True).first()
+
+
+def password_reset_confirm(*, uid: str, token: str, new_password: str) -> User:
+    user = _user_from_uid(uid)
+    if user is None or not default_token_generator.check_token(user, token):
+        raise InvalidInput("This password reset link is invalid or has already been used.", field="token")
+    _check_password(new_password, user=user, field="new_password")
+    with transaction.atomic():
+        user.set_password(new_password)
+        user.save(update_fields=["password"])
+        user_logout_everywhere(user=user)
+    return user
+
+
+def user_logout_everywhere(*, user: User) -> int:
+    """Blacklist every refresh token the user still holds; returns how many."""
+    outstanding = OutstandingToken.objects.filter(user=user).exclude(blacklistedtoken__isnull=False)
+    blacklisted = BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
+    )
+    return len(blacklisted)

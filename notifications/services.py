@@ -1,0 +1,204 @@
+"""Notifications: the in-app feed and the outbox of every e-mail.
+
+Invariants:
+- one row per event: `dedupe_key` is unique and creating the same event twice returns the
+  first row, rendered once;
+- a row is e-mailed at most once: delivery holds the row's lock while sending and sends only
+  a `pending` row, so a redelivered or concurrent job finds it `sent` and does nothing;
+- a transient SMTP failure leaves the row `pending` (attempts and last_error recorded) and
+  raises TransientEmailError for the task to retry; a permanent failure, or the last retry,
+  marks it `failed` and raises PermanentEmailError, so the job ends as FAILURE in the result
+  store and the base task tells staff.
+"""
+
+import logging
+import smtplib
+from dataclasses import dataclass
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from lms.dispatch import dispatch_on_commit
+from lms.users.models import User
+from lms.users.services import email_verification_link, password_reset_link
+from notifications.models import Notification
+
+logger = logging.getLogger(__name__)
+
+# Enough of an SMTP error to diagnose it, without letting a chatty server bloat the row.
+LAST_ERROR_MAX_CHARS = 2000
+
+
+class TransientEmailError(Exception):
+    """Sending failed in a way that may succeed later (server busy, connection dropped)."""
+
+
+class PermanentEmailError(Exception):
+    """Sending failed for good (address refused, bad credentials, or retries used up)."""
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    subject: str
+    body: str
+    body_html: str
+
+
+def notification_render(*, kind: str, context: dict) -> RenderedMessage:
+    base = f"notifications/email/{kind}"
+    context = {"frontend_url": settings.FRONTEND_URL, **context}
+    subject = " ".join(render_to_string(f"{base}_subject.txt", context).split())
+    return RenderedMessage(
+        subject=subject,
+        body=render_to_string(f"{base}.txt", context),
+        body_html=render_to_string(f"{base}.html", context),
+    )
+
+
+def notification_create(*, user: User, kind: str, dedupe_key: str, context: dict | None = None) -> Notification:
+    """The row for this event, created (and rendered) only the first time."""
+    existing = Notification.objects.filter(dedupe_key=dedupe_key).first()
+    if existing is not None:
+        return existing
+    message = notification_render(kind=kind, context={"user": user, **(context or {})})
+    try:
+        with transaction.atomic():
+            return Notification.objects.create(
+                user=user,
+                kind=kind,
+                dedupe_key=dedupe_key,
+                subject=message.subject,
+                body=message.body,
+                body_html=message.body_html,
+            )
+    except IntegrityError:  # a concurrent job created it first
+        return Notification.objects.get(dedupe_key=dedupe_key)
+
+
+def notification_send(*, user: User, kind: str, dedupe_key: str, context: dict | None = None) -> Notification:
+    """Create the row and queue its e-mail after commit (the generic path for other apps)."""
+    from notifications.tasks import send_notification as send_notification_task
+
+    notification = notification_create(user=user, kind=kind, dedupe_key=dedupe_key, context=context)
+    if notification.status == Notification.Status.PENDING:
+        dispatch_on_commit(send_notification_task, str(notification.pk))
+    return notification
+
+
+# --- The account e-mails (one row per event) ------------------------------------------------
+
+
+def notification_welcome(*, user: User) -> Notification:
+    return notification_create(user=user, kind=Notification.Kind.WELCOME, dedupe_key=f"welcome:{user.pk}")
+
+
+def notification_verify_email(*, user: User) -> Notification:
+    return notification_create(
+        user=user,
+        kind=Notification.Kind.VERIFY_EMAIL,
+        dedupe_key=f"verify_email:{user.pk}",
+        context={"link": email_verification_link(user=user)},
+    )
+
+
+def notification_password_reset(*, user: User, request_id: str) -> Notification:
+    return notification_create(
+        user=user,
+        kind=Notification.Kind.PASSWORD_RESET,
+        dedupe_key=f"password_reset:{user.pk}:{request_id}",
+        context={"link": password_reset_link(user=user)},
+    )
+
+
+# --- Delivery -------------------------------------------------------------------------------
+
+
+def is_transient_email_error(exc: BaseException) -> bool:
+    if isinstance(exc, (smtplib.SMTPServerDisconnected, SoftTimeLimitExceeded)):
+        return True
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return 400 <= exc.smtp_code < 500
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(400 <= code < 500 for code, _ in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPException):
+        return False
+    # Socket level: refused, reset, timed out, DNS hiccup.
+    return isinstance(exc, OSError)
+
+
+def _send_email(notification: Notification) -> None:
+    message = EmailMultiAlternatives(
+        subject=notification.subject,
+        body=notification.body,
+        to=[notification.user.email],
+        headers={"X-LMS-Notification": str(notification.pk)},
+    )
+    if notification.body_html:
+        message.attach_alternative(notification.body_html, "text/html")
+    message.send()
+
+
+def notification_deliver(*, notification_id: str, final_attempt: bool = False) -> str:
+    """E-mail the row if it is still pending. Returns "sent", "skipped" or "missing"."""
+    error: Exception | None = None
+    with transaction.atomic():
+        notification = (
+            Notification.objects.select_for_update(of=("self",))
+            .select_related("user")
+            .filter(pk=notification_id)
+            .first()
+        )
+        if notification is None:
+            logger.warning("Notification %s no longer exists; nothing to send", notification_id)
+            return "missing"
+        if notification.status != Notification.Status.PENDING:
+            logger.info("Notification %s is already %s; not sending again", notification_id, notification.status)
+            return "skipped"
+        try:
+            _send_email(notification)
+        except Exception as exc:  # noqa: BLE001 - classified below, never swallowed
+            error = exc
+        notification.attempts += 1
+        if error is None:
+            notification.status = Notification.Status.SENT
+            notification.sent_at = timezone.now()
+            notification.last_error = ""
+        else:
+            notification.last_error = f"{type(error).__name__}: {error}"[:LAST_ERROR_MAX_CHARS]
+            if final_attempt or not is_transient_email_error(error):
+                notification.status = Notification.Status.FAILED
+        notification.save(update_fields=["status", "sent_at", "attempts", "last_error"])
+
+    if error is None:
+        logger.info("Sent %s notification %s", notification.kind, notification.pk)
+        return "sent"
+    if notification.status == Notification.Status.FAILED:
+        raise PermanentEmailError(
+            f"E-mail {notification.kind} ({notification.pk}) failed after {notification.attempts} "
+            f"attempt(s): {notification.last_error}"
+        ) from error
+    logger.warning("Transient failure sending notification %s: %s", notification.pk, notification.last_error)
+    raise TransientEmailError(notification.last_error) from error
+
+
+def notification_requeue(*, notification: Notification) -> str | None:
+    """Put a failed row back to pending and queue it again (admin action). Returns the task id."""
+    from notifications.tasks import send_notification as send_notification_task
+
+    updated = Notification.objects.filter(pk=notification.pk, status=Notification.Status.FAILED).update(
+        status=Notification.Status.PENDING, last_error=""
+    )
+    if not updated:
+        return None
+    return dispatch_on_commit(send_notification_task, str(notification.pk))
+
+
+def notification_mark_read(*, notification: Notification) -> Notification:
+    if notification.read_at is None:
+        Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(read_at=timezone.now())
+        notification.refresh_from_db(fields=["read_at"])
+    return notification

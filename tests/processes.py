@@ -1,0 +1,225 @@
+"""Real processes for integration tests: celery workers (and later beat, flower).
+
+They run against the pytest-django test database on PostgreSQL and the broker named by
+CELERY_BROKER_URL. A missing service fails the test with what to do; nothing is skipped.
+"""
+
+import email
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ALL_QUEUES = ("default", "emails", "certificates", "progress")
+FILE_EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+
+
+def wait_for(predicate: Callable[[], object], *, timeout: float = 30.0, interval: float = 0.2, what: str = "condition"):
+    """Poll until `predicate()` is truthy and return its value; fail the test after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"Timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def broker_url() -> str:
+    url = os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL")
+    if not url:
+        pytest.fail(
+            "This test needs a real broker: set CELERY_BROKER_URL=redis://127.0.0.1:6379/15 "
+            "(scripts/test does it for you)."
+        )
+    return url
+
+
+def shared_database_url() -> str:
+    """The URL of the database pytest-django created, for processes we start."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        pytest.fail(
+            "Worker tests need PostgreSQL shared with the worker: set "
+            "DATABASE_URL=postgres://postgres@127.0.0.1:5432/lms (scripts/test does it for you)."
+        )
+    credentials = quote(db["USER"] or "", safe="")
+    if db["PASSWORD"]:
+        credentials += ":" + quote(db["PASSWORD"], safe="")
+    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def process_env(*, mail_dir: Path, **overrides: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=shared_database_url(),
+        CELERY_BROKER_URL=broker_url(),
+        TASKS_FORCE_INLINE="false",
+        EMAIL_BACKEND=FILE_EMAIL_BACKEND,
+        EMAIL_FILE_PATH=str(mail_dir),
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(overrides)
+    return env
+
+
+def broker_purge(queues=ALL_QUEUES) -> None:
+    """Start from an empty broker: no message left over from an earlier run."""
+    from lms.celery import app
+
+    url = broker_url()
+    if url.startswith("redis"):
+        import redis
+
+        redis.Redis.from_url(url).flushdb()
+        return
+    with app.connection_for_write() as conn:
+        channel = conn.default_channel
+        for queue in queues:
+            channel.queue_declare(queue=queue, durable=True, auto_delete=False)
+            channel.queue_purge(queue)
+
+
+def queue_sizes(queues=ALL_QUEUES) -> dict[str, int]:
+    from lms.celery import app
+
+    with app.connection_for_read() as conn:
+        channel = conn.default_channel
+        # A plain (not passive) declare with Celery's own arguments: Redis has no key for an
+        # empty queue, so a passive declare would fail there.
+        return {q: channel.queue_declare(queue=q, durable=True, auto_delete=False).message_count for q in queues}
+
+
+@dataclass
+class CeleryProcess:
+    name: str
+    proc: subprocess.Popen
+    log_path: Path
+    mail_dir: Path
+    queues: tuple[str, ...] = ALL_QUEUES
+    extra: dict = field(default_factory=dict)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def ping(self, timeout: float = 1.0) -> bool:
+        from lms.celery import app
+
+        return bool(app.control.ping(destination=[self.name], timeout=timeout))
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                pytest.fail(f"Worker {self.name} exited with {self.proc.returncode}:\n{self.log()[-4000:]}")
+            if self.ping(timeout=0.5):
+                return
+        self.stop()
+        pytest.fail(f"Worker {self.name} not ready after {timeout:.0f}s:\n{self.log()[-4000:]}")
+
+    def busy(self) -> bool:
+        from lms.celery import app
+
+        inspect = app.control.inspect(destination=[self.name], timeout=1.0)
+        active = (inspect.active() or {}).get(self.name, [])
+        reserved = (inspect.reserved() or {}).get(self.name, [])
+        return bool(active or reserved)
+
+    def wait_idle(self, timeout: float = 60.0) -> None:
+        """Wait until the queues are empty and the worker runs nothing."""
+        wait_for(
+            lambda: not any(queue_sizes(self.queues).values()) and not self.busy(),
+            timeout=timeout,
+            interval=0.3,
+            what=f"worker {self.name} to become idle",
+        )
+
+    def signal(self, sig: int) -> None:
+        if self.alive():
+            os.killpg(self.proc.pid, sig)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Warm shutdown (SIGTERM); SIGKILL the whole group if it does not exit in time."""
+        if not self.alive():
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+
+def start_worker(
+    *,
+    name: str,
+    tmp_dir: Path,
+    queues=ALL_QUEUES,
+    concurrency: int = 2,
+    extra_args=(),
+    env_overrides: dict[str, str] | None = None,
+    mail_dir: Path | None = None,
+    wait: bool = True,
+) -> CeleryProcess:
+    mail_dir = mail_dir or tmp_dir / "mail"
+    mail_dir.mkdir(parents=True, exist_ok=True)
+    log_path = tmp_dir / f"{name}.log"
+    full_name = f"{name}@lms-test"
+    command = [
+        sys.executable, "-m", "celery", "-A", "lms", "worker",
+        "-Q", ",".join(queues),
+        "-c", str(concurrency),
+        "-n", full_name,
+        "--without-gossip", "--without-mingle",
+        "-l", "INFO",
+        *extra_args,
+    ]  # fmt: skip
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=process_env(mail_dir=mail_dir, **(env_overrides or {})),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so a test can kill parent + children
+        )
+    worker = CeleryProcess(name=full_name, proc=proc, log_path=log_path, mail_dir=mail_dir, queues=tuple(queues))
+    if wait:
+        worker.wait_ready()
+    return worker
+
+
+def read_mail(mail_dir: Path) -> list[email.message.Message]:
+    """Every message the file e-mail backend wrote under `mail_dir`."""
+    separator = b"\n" + b"-" * 79 + b"\n"
+    messages = []
+    for path in sorted(mail_dir.glob("*.log")):
+        for chunk in path.read_bytes().split(separator):
+            if chunk.strip():
+                messages.append(email.message_from_bytes(chunk))
+    return messages
+
+
+def mail_to(mail_dir: Path, address: str) -> list[email.message.Message]:
+    return [m for m in read_mail(mail_dir) if m["To"] == address]
+
+
+def text_body(message: email.message.Message) -> str:
+    for part in message.walk():
+        if part.get_content_type() == "text/plain":
+            return part.get_payload(decode=True).decode()
+    return ""
