@@ -109,6 +109,11 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# --- Domain -------------------------------------------------------------------------------
+
+# Lesson progress of enrollments dropped longer ago than this is deleted by a nightly sweep.
+STALE_PROGRESS_DAYS = env.int("STALE_PROGRESS_DAYS", default=90)
+
 # --- Static and media -----------------------------------------------------------------------
 
 STATIC_URL = "static/"

@@ -3,10 +3,21 @@
 import logging
 
 from celery import Task
+from django.db import InterfaceError, OperationalError
 
 from lms.alerts import notify_admin
 
 logger = logging.getLogger(__name__)
+
+# Retry policy for tasks whose only expected failures are the database being briefly away
+# (restart, failover, connection dropped): exponential backoff with jitter, bounded.
+DB_RETRY_OPTIONS = {
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": 2,
+    "retry_backoff_max": 60,
+    "retry_jitter": True,
+    "max_retries": 8,
+}
 
 
 class LmsTask(Task):
@@ -15,6 +26,12 @@ class LmsTask(Task):
     Celery calls `on_failure` only once retries are exhausted or the error is not retried,
     so staff hear about permanent failures, not about each transient hiccup.
     """
+
+    def before_start(self, task_id, args, kwargs):
+        # django-celery-results stores `request.meta` with the result: record the queue that
+        # delivered the job (None when it ran inline), so admins see where it ran.
+        delivery_info = self.request.delivery_info or {}
+        self.request.meta = {"queue": delivery_info.get("routing_key")}
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
         notify_admin(

@@ -5,10 +5,14 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from courses.api import CourseViewSet
+from enrollments.api import EnrollmentViewSet
 from notifications.api import NotificationViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
+router.register("courses", CourseViewSet, basename="course")
+router.register("enrollments", EnrollmentViewSet, basename="enrollment")
 router.register("notifications", NotificationViewSet, basename="notification")
 
 api_patterns = [

@@ -5,6 +5,7 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from lms.routing import UUID_PATTERN
 from notifications.models import Notification
 from notifications.services import notification_mark_read
 
@@ -19,6 +20,7 @@ class NotificationSerializer(serializers.ModelSerializer):
 class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = NotificationSerializer
     queryset = Notification.objects.all()  # narrowed to the caller's own rows below
+    lookup_value_regex = UUID_PATTERN
 
     def get_queryset(self):
         return super().get_queryset().filter(user=self.request.user).order_by("-created_at")

@@ -114,6 +114,17 @@ def notification_password_reset(*, user: User, request_id: str) -> Notification:
     )
 
 
+def notification_enrollment_confirmation(*, enrollment) -> Notification:
+    # Keyed by the enrollment *start*: re-enrolling after a drop is a new event and a new e-mail.
+    started = enrollment.enrolled_at.strftime("%Y%m%dT%H%M%S%f")
+    return notification_create(
+        user=enrollment.student,
+        kind=Notification.Kind.ENROLLMENT_CONFIRMATION,
+        dedupe_key=f"enrollment_confirmation:{enrollment.pk}:{started}",
+        context={"enrollment": enrollment, "course": enrollment.course},
+    )
+
+
 # --- Delivery -------------------------------------------------------------------------------
 
 

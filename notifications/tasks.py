@@ -10,6 +10,7 @@ import logging
 
 from celery import shared_task
 
+from enrollments.selectors import enrollment_get
 from lms.users.services import user_get
 from notifications import services
 from notifications.services import TransientEmailError
@@ -56,6 +57,16 @@ def send_password_reset_email(self, user_id: str, request_id: str) -> str:
     return _deliver_for_user(
         self, user_id, lambda user: services.notification_password_reset(user=user, request_id=request_id)
     )
+
+
+@shared_task(name="notifications.tasks.send_enrollment_confirmation", **EMAIL_TASK_OPTIONS)
+def send_enrollment_confirmation(self, enrollment_id: str) -> str:
+    enrollment = enrollment_get(enrollment_id=enrollment_id)
+    if enrollment is None:
+        logger.info("Enrollment %s no longer exists; nothing to send", enrollment_id)
+        return "missing"
+    notification = services.notification_enrollment_confirmation(enrollment=enrollment)
+    return services.notification_deliver(notification_id=notification.pk, final_attempt=_is_final_attempt(self))
 
 
 @shared_task(name="notifications.tasks.send_notification", **EMAIL_TASK_OPTIONS)

@@ -23,3 +23,31 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 class StaffFactory(UserFactory):
     is_staff = True
+
+
+class CourseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "courses.Course"
+
+    title = factory.Sequence(lambda n: f"Course {n}")
+    slug = factory.Sequence(lambda n: f"course-{n}")
+    description = "A course."
+    is_published = True
+
+
+class LessonFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "courses.Lesson"
+
+    course = factory.SubFactory(CourseFactory)
+    title = factory.Sequence(lambda n: f"Lesson {n}")
+    position = factory.Sequence(lambda n: n + 1)
+
+
+def course_with_lessons(n: int, **kwargs):
+    """A published course with lessons at positions 1..n."""
+    from courses.models import Course, Lesson
+
+    course = CourseFactory(**kwargs)
+    Lesson.objects.bulk_create(Lesson(course=course, title=f"Lesson {i}", position=i) for i in range(1, n + 1))
+    return Course.objects.get(pk=course.pk)

@@ -1,0 +1,65 @@
+"""Recalculate learners' progress for one course or all of them."""
+
+import time
+import uuid
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from courses.models import Course
+from enrollments.services import course_progress_recalculate, course_progress_recalculate_later
+
+# Course ids fetched per round trip when walking every course.
+COURSE_BATCH_SIZE = 500
+
+
+class Command(BaseCommand):
+    help = "Recalculate enrollment progress of one course (--course ID) or every course (--all)."
+
+    def add_arguments(self, parser):
+        target = parser.add_mutually_exclusive_group(required=True)
+        target.add_argument("--course", metavar="ID", help="id (UUID) of the course to recalculate")
+        target.add_argument("--all", dest="all_courses", action="store_true", help="every course, in batches")
+        parser.add_argument(
+            "--async", dest="run_async", action="store_true", help="queue one job per course instead of running here"
+        )
+
+    def handle(self, *args, course: str | None, all_courses: bool, run_async: bool, **options):
+        if course:
+            try:
+                course_id = uuid.UUID(course)
+            except ValueError as exc:
+                raise CommandError(f"--course takes a course id (UUID), got {course!r}.") from exc
+            if not Course.objects.filter(pk=course_id).exists():
+                raise CommandError(f"No course with id {course_id}. Course ids are listed in the admin.")
+            course_ids = [course_id]
+            total = 1
+        else:
+            course_ids = Course.objects.order_by("pk").values_list("pk", flat=True).iterator(COURSE_BATCH_SIZE)
+            total = Course.objects.count()
+
+        started = time.monotonic()
+        changed = completed = reopened = courses = 0
+        task_ids = []
+        for course_id in tqdm(course_ids, total=total, unit="course", disable=total < 2):
+            courses += 1
+            if run_async:
+                task_ids.append(course_progress_recalculate_later(course_id=course_id))
+                continue
+            result = course_progress_recalculate(course_id=course_id)
+            changed += result.changed
+            completed += len(result.newly_completed)
+            reopened += result.reopened
+
+        elapsed = time.monotonic() - started
+        if run_async:
+            self.stdout.write(self.style.SUCCESS(f"Queued {courses} recalculation job(s) in {elapsed:.1f}s."))
+            if len(task_ids) == 1:
+                self.stdout.write(f"Task id: {task_ids[0]}")
+            return
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Recalculated {courses} course(s) in {elapsed:.1f}s: {changed} enrollment(s) changed, "
+                f"{completed} newly completed, {reopened} reopened."
+            )
+        )

@@ -1,0 +1,93 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from courses.models import Course, Lesson
+
+
+class Enrollment(models.Model):
+    """A learner in a course. One per learner and course; a dropped one is re-activated."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        COMPLETED = "completed", "Completed"
+        DROPPED = "dropped", "Dropped"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="enrollments")
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="enrollments")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    progress_percentage = models.DecimalField(max_digits=5, decimal_places=2, default=0)
+    completed_lessons_count = models.PositiveIntegerField(default=0)
+    total_lessons_count = models.PositiveIntegerField(default=0)
+    enrolled_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    dropped_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-enrolled_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["student", "course"], name="enrollment_one_per_student_course"),
+            models.CheckConstraint(
+                condition=models.Q(progress_percentage__gte=0, progress_percentage__lte=100),
+                name="enrollment_progress_0_100",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["course", "status"], name="enrollment_course_status"),
+            models.Index(fields=["enrolled_at"], name="enrollment_enrolled_at"),
+            models.Index(fields=["completed_at"], name="enrollment_completed_at"),
+            models.Index(fields=["status", "dropped_at"], name="enrollment_status_dropped"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.student_id} in {self.course_id} ({self.status})"
+
+
+class LessonProgress(models.Model):
+    """A lesson an enrollment has completed. Many rows: a compact integer key."""
+
+    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="lesson_progress")
+    lesson = models.ForeignKey(Lesson, on_delete=models.CASCADE, related_name="progress")
+    completed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["enrollment", "lesson"], name="lesson_progress_unique_pair"),
+        ]
+        indexes = [models.Index(fields=["completed_at"], name="lesson_progress_completed_at")]
+
+    def __str__(self) -> str:
+        return f"{self.enrollment_id} completed {self.lesson_id}"
+
+
+class CourseActivity(models.Model):
+    """Analytics for one course and one hour or day; recomputed idempotently per period."""
+
+    class Granularity(models.TextChoices):
+        HOUR = "hour", "Hour"
+        DAY = "day", "Day"
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="activity")
+    granularity = models.CharField(max_length=8, choices=Granularity.choices)
+    period_start = models.DateTimeField()
+    new_enrollments = models.PositiveIntegerField(default=0)
+    completions = models.PositiveIntegerField(default=0)
+    active_learners = models.PositiveIntegerField(default=0)
+    certificates_issued = models.PositiveIntegerField(default=0)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "course activity"
+        ordering = ["-period_start", "course"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["course", "granularity", "period_start"], name="course_activity_unique_period"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.course_id} {self.granularity} {self.period_start:%Y-%m-%d %H:%M}"

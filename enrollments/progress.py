@@ -1,0 +1,124 @@
+"""Set-based progress recalculation: the one piece of SQL that computes progress and status.
+
+It recomputes completed/total lesson counts, the percentage and the status of every enrollment
+of a course (or of one enrollment) in a single `UPDATE ... FROM (SELECT ... GROUP BY ...)`, not
+a loop. Only rows whose values change are written. Rules:
+- percentage = round(100 * completed / total, 2); 0 for a course without lessons;
+- active and everything completed (total > 0) -> completed, completed_at set;
+- completed but a lesson was added -> active again, completed_at cleared (a certificate
+  already issued stays: it lives in its own table);
+- dropped stays dropped (its counts are still refreshed).
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import connection
+
+from courses.models import Lesson
+from enrollments.models import Enrollment, LessonProgress
+
+E = Enrollment._meta.db_table
+LP = LessonProgress._meta.db_table
+L = Lesson._meta.db_table
+ACTIVE, COMPLETED, DROPPED = (Enrollment.Status.ACTIVE, Enrollment.Status.COMPLETED, Enrollment.Status.DROPPED)
+
+# Placeholders: %(course)s, %(now)s and, for one enrollment, %(enrollment)s.
+_UPDATE = f"""
+UPDATE {E}
+SET completed_lessons_count = s.done,
+    total_lessons_count = s.total,
+    progress_percentage = s.pct,
+    status = s.new_status,
+    completed_at = CASE
+        WHEN s.new_status = '{COMPLETED}' THEN COALESCE({E}.completed_at, %(now)s)
+        WHEN s.new_status = '{ACTIVE}' THEN NULL
+        ELSE {E}.completed_at END,
+    updated_at = %(now)s
+FROM (
+    SELECT e.id,
+           e.status AS old_status,
+           COALESCE(d.n, 0) AS done,
+           t.n AS total,
+           CASE WHEN t.n = 0 THEN 0 ELSE ROUND(100.0 * COALESCE(d.n, 0) / t.n, 2) END AS pct,
+           CASE WHEN e.status = '{DROPPED}' THEN '{DROPPED}'
+                WHEN t.n > 0 AND COALESCE(d.n, 0) >= t.n THEN '{COMPLETED}'
+                ELSE '{ACTIVE}' END AS new_status
+    FROM {E} e
+    CROSS JOIN (SELECT COUNT(*) AS n FROM {L} WHERE course_id = %(course)s) t
+    LEFT JOIN (
+        SELECT lp.enrollment_id, COUNT(*) AS n
+        FROM {LP} lp JOIN {L} l ON l.id = lp.lesson_id
+        WHERE l.course_id = %(course)s {{progress_filter}}
+        GROUP BY lp.enrollment_id
+    ) d ON d.enrollment_id = e.id
+    WHERE e.course_id = %(course)s {{enrollment_filter}}
+) s
+WHERE {E}.id = s.id
+  AND ({E}.completed_lessons_count <> s.done
+       OR {E}.total_lessons_count <> s.total
+       OR {E}.progress_percentage <> s.pct
+       OR {E}.status <> s.new_status)
+RETURNING {E}.id, s.old_status, {E}.status
+"""  # noqa: S608 - built from model table names and status constants; values go in as parameters
+
+# PostgreSQL folds the RETURNING rows into one summary row, so a 100k-row recalculation does not
+# ship 100k rows to Python; other databases (SQLite in development) return them all.
+_POSTGRES_SUMMARY = f"""
+WITH changed (id, old_status, status) AS ({{update}})
+SELECT COUNT(*),
+       COALESCE(ARRAY_AGG(id) FILTER (WHERE old_status <> '{COMPLETED}' AND status = '{COMPLETED}'), '{{{{}}}}'),
+       COUNT(*) FILTER (WHERE old_status = '{COMPLETED}' AND status = '{ACTIVE}')
+FROM changed
+"""  # noqa: S608 - constants only
+
+
+@dataclass(frozen=True)
+class RecalculationResult:
+    changed: int = 0
+    newly_completed: list[str] = field(default_factory=list)
+    reopened: int = 0
+
+
+def _db(value, model_field):
+    return model_field.get_db_prep_value(value, connection, prepared=False)
+
+
+def recalculate(*, course_id, now: datetime, enrollment_id=None) -> RecalculationResult:
+    """Run the recalculation for a course, or one of its enrollments. Call inside a transaction."""
+    params = {"course": _db(course_id, Lesson._meta.get_field("course")), "now": now}
+    enrollment_filter = progress_filter = ""
+    if enrollment_id is not None:
+        params["enrollment"] = _db(enrollment_id, Enrollment._meta.pk)
+        enrollment_filter = "AND e.id = %(enrollment)s"
+        progress_filter = "AND lp.enrollment_id = %(enrollment)s"
+    update = _UPDATE.format(enrollment_filter=enrollment_filter, progress_filter=progress_filter)
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(_POSTGRES_SUMMARY.format(update=update), params)
+            changed, completed_ids, reopened = cursor.fetchone()
+            return RecalculationResult(changed, [str(pk) for pk in completed_ids], reopened)
+        cursor.execute(update, params)
+        rows = cursor.fetchall()
+    to_uuid = Enrollment._meta.pk.to_python
+    return RecalculationResult(
+        changed=len(rows),
+        newly_completed=[str(to_uuid(pk)) for pk, old, new in rows if old != COMPLETED and new == COMPLETED],
+        reopened=sum(1 for _, old, new in rows if old == COMPLETED and new == ACTIVE),
+    )
+
+
+def course_lock(*, course_id, shared: bool) -> None:
+    """Serialise a whole-course recalculation against single-lesson updates of that course.
+
+    Lesson completions take the lock shared (they run side by side); a course recalculation
+    takes it exclusively, so the counts it computes cannot go stale under it. PostgreSQL
+    advisory locks, released at the end of the transaction; SQLite serialises writers anyway.
+    """
+    if connection.vendor != "postgresql":
+        return
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    with connection.cursor() as cursor:
+        # hashtextextended gives a stable 64-bit key for the course id.
+        cursor.execute(f"SELECT {function}(hashtextextended(%s, 0))", [f"course-progress:{course_id}"])
