@@ -1,0 +1,274 @@
+"""Certificate rendering: our renderer against the naive QrCodeWidget baseline and a bare page.
+
+    python -m bench certificates --n 500      # the figures in docs/benchmarks.md
+    python -m bench certificates --smoke      # a handful of renders, for CI
+    python -m bench certificates --profile    # cProfile of our renderer, busiest functions first
+
+Method: the machine is shared and noisy, so all variants run in one process in alternating
+batches (round robin, the order rotated every round) and any drift hits each of them alike.
+Every batch is timed with time.process_time (CPU seconds of this single-threaded process, i.e.
+of one core) and time.perf_counter (wall clock); rates are certificates per CPU second, which is
+certificates per second per core.
+"""
+
+import argparse
+import cProfile
+import datetime
+import io
+import json
+import os
+import platform
+import pstats
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from functools import partial
+from importlib.metadata import version
+from pathlib import Path
+
+from reportlab.graphics import renderPDF
+from reportlab.graphics.barcode.qr import QrCodeWidget
+from reportlab.graphics.shapes import Drawing
+from reportlab.pdfgen.canvas import Canvas
+
+from certificates.pdf import (
+    PAGE_SIZE,
+    QR_ERROR,
+    QR_QUIET_ZONE,
+    draw_certificate,
+    draw_qr_code,
+    new_canvas,
+    render_certificate_pdf,
+)
+
+RESULTS_FILE = Path(__file__).resolve().parent / "results" / "certificates.json"
+# Renders per batch: long enough (~0.1 s) that timer resolution does not matter, short enough
+# that a burst of load from a neighbour lands in many batches of every variant, not one variant.
+DEFAULT_BATCH = 25
+SMOKE_N = 5
+WARM_UP = 3  # renders per variant before timing: imports, font registration, first-call caches
+
+Renderer = Callable[..., bytes]
+
+
+# --- The baseline: reportlab's own QR widget, drawn through a Drawing ------------------------
+
+
+def render_certificate_pdf_naive(
+    *,
+    learner_name: str,
+    course_title: str,
+    completed_on: datetime.date,
+    certificate_number: str,
+    verify_url: str,
+) -> bytes:
+    """The same certificate drawn the naive way: QrCodeWidget in a Drawing, reportlab defaults."""
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer, pagesize=PAGE_SIZE)
+    draw_certificate(
+        canvas,
+        learner_name=learner_name,
+        course_title=course_title,
+        completed_on=completed_on,
+        certificate_number=certificate_number,
+        verify_url=verify_url,
+        draw_qr=_draw_qr_widget,
+    )
+    canvas.showPage()
+    canvas.save()
+    return buffer.getvalue()
+
+
+def _draw_qr_widget(canvas: Canvas, data: str, *, x: float, y: float, size: float) -> tuple[float, float, float]:
+    widget = QrCodeWidget(data, barLevel=QR_ERROR.upper(), barBorder=QR_QUIET_ZONE, barWidth=size, barHeight=size)
+    drawing = Drawing(size, size)
+    drawing.add(widget)
+    renderPDF.draw(drawing, canvas, x, y)
+    module = size / (widget.qr.getModuleCount() + 2 * QR_QUIET_ZONE)
+    return x + QR_QUIET_ZONE * module, y + QR_QUIET_ZONE * module, size - 2 * QR_QUIET_ZONE * module
+
+
+# --- Other variants --------------------------------------------------------------------------
+
+
+def render_bare_page(**fields) -> bytes:
+    """Our page with its frame and text but no QR code: the floor any renderer starts from."""
+    return _render_with(new_canvas, lambda canvas, data, *, x, y, size: (x, y, size), **fields)
+
+
+def render_uncompressed(**fields) -> bytes:
+    """Our renderer with pageCompression=0, to show what compressing the page costs."""
+    return _render_with(lambda buffer: new_canvas(buffer, page_compression=0), None, **fields)
+
+
+def render_fixed_mask(**fields) -> bytes:
+    """Our renderer with QR mask pattern 0 instead of the best of eight (see QR_MASK)."""
+    return _render_with(new_canvas, partial(draw_qr_code, mask=0), **fields)
+
+
+def _render_with(make_canvas, draw_qr, **fields) -> bytes:
+    buffer = io.BytesIO()
+    canvas = make_canvas(buffer)
+    draw_certificate(canvas, draw_qr=draw_qr, **fields)
+    canvas.showPage()
+    canvas.save()
+    return buffer.getvalue()
+
+
+LATIN_NAMES = ["Ada Lovelace", "Grace Hopper", "Alan Turing", "Katherine Johnson", "Edsger Dijkstra"]
+UNICODE_NAMES = ["Zoë Łukasz", "Ørjan Şahin", "Αλέξανδρος Παπαδόπουλος", "Дмитрий Иванов", "Nguyễn Thị Hồng"]
+
+
+def sample_fields(index: int, *, names: list[str] = LATIN_NAMES) -> dict:
+    number = f"LMS-2026-{index:06d}"
+    return {
+        "learner_name": names[index % len(names)],
+        "course_title": f"Data Engineering with Python, part {index % 7 + 1}",
+        "completed_on": datetime.date(2026, 1, 1) + datetime.timedelta(days=index % 365),
+        "certificate_number": number,
+        "verify_url": f"https://lms.example.com/certificates/verify/{number}/",
+    }
+
+
+# (key, label, renderer, names of the learners)
+VARIANTS: list[tuple[str, str, Renderer, list[str]]] = [
+    ("ours", "ours: segno + one path", render_certificate_pdf, LATIN_NAMES),
+    ("naive", "naive: QrCodeWidget", render_certificate_pdf_naive, LATIN_NAMES),
+    ("bare", "bare page, text only", render_bare_page, LATIN_NAMES),
+    ("ours_unicode", "ours, non-Latin-1 name", render_certificate_pdf, UNICODE_NAMES),
+    ("ours_uncompressed", "ours, pageCompression=0", render_uncompressed, LATIN_NAMES),
+    ("ours_fixed_mask", "ours, fixed QR mask", render_fixed_mask, LATIN_NAMES),
+]
+DEFAULT_VARIANTS = ["ours", "naive", "bare", "ours_unicode"]
+
+
+def run(*, n: int, batch: int, variant_keys: list[str]) -> dict:
+    variants = [variant for variant in VARIANTS if variant[0] in variant_keys]
+    timings = {key: {"cpu": [], "wall": [], "sizes": []} for key, *_ in variants}
+    for _, _, render, names in variants:
+        for index in range(WARM_UP):
+            render(**sample_fields(index, names=names))
+
+    rounds = -(-n // batch)
+    for round_index in range(rounds):
+        first = round_index * batch
+        indices = range(first, min(first + batch, n))
+        shift = round_index % len(variants)
+        for key, _, render, names in variants[shift:] + variants[:shift]:
+            inputs = [sample_fields(index, names=names) for index in indices]
+            cpu, wall = time.process_time(), time.perf_counter()
+            outputs = [render(**fields) for fields in inputs]
+            timings[key]["cpu"].append((len(inputs), time.process_time() - cpu))
+            timings[key]["wall"].append((len(inputs), time.perf_counter() - wall))
+            timings[key]["sizes"].extend(len(pdf) for pdf in outputs)
+
+    results = {}
+    for key, label, *_ in variants:
+        cpu_seconds = sum(seconds for _, seconds in timings[key]["cpu"])
+        wall_seconds = sum(seconds for _, seconds in timings[key]["wall"])
+        count = sum(count for count, _ in timings[key]["cpu"])
+        results[key] = {
+            "label": label,
+            "count": count,
+            "cpu_seconds": round(cpu_seconds, 4),
+            "wall_seconds": round(wall_seconds, 4),
+            "per_core_per_second": round(count / cpu_seconds, 1),
+            "wall_per_second": round(count / wall_seconds, 1),
+            "median_batch_per_core_per_second": round(
+                statistics.median(count / seconds for count, seconds in timings[key]["cpu"] if seconds > 0), 1
+            ),
+            "cpu_ms_per_certificate": round(1000 * cpu_seconds / count, 3),
+            "mean_bytes": round(statistics.mean(timings[key]["sizes"])),
+        }
+    return {
+        "benchmark": "certificates",
+        "recorded_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "n": n,
+        "batch": batch,
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "reportlab": version("reportlab"),
+            "segno": version("segno"),
+            "platform": platform.platform(terse=True),
+        },
+        "variants": results,
+        "ratios": _ratios(results),
+    }
+
+
+def _ratios(results: dict) -> dict:
+    def ratio(a: str, b: str) -> float | None:
+        if a in results and b in results:
+            return round(results[a]["per_core_per_second"] / results[b]["per_core_per_second"], 2)
+        return None
+
+    pairs = {"ours_over_naive": ("ours", "naive"), "ours_over_bare": ("ours", "bare")}
+    pairs |= {"naive_over_bare": ("naive", "bare"), "ours_unicode_over_ours": ("ours_unicode", "ours")}
+    pairs |= {"ours_uncompressed_over_ours": ("ours_uncompressed", "ours")}
+    pairs |= {"ours_fixed_mask_over_ours": ("ours_fixed_mask", "ours")}
+    return {name: value for name, (a, b) in pairs.items() if (value := ratio(a, b)) is not None}
+
+
+def print_table(report: dict) -> None:
+    machine = report["machine"]
+    print(
+        f"Certificates: rendering, n={report['n']} per variant in batches of {report['batch']}; "
+        f"{machine['cores']} cores, Python {machine['python']}, reportlab {machine['reportlab']}, "
+        f"segno {machine['segno']}"
+    )
+    header = f"{'variant':<26} {'per core/s':>10} {'median batch':>12} {'wall/s':>8} {'cpu ms':>7} {'bytes':>7}"
+    print(header)
+    print("-" * len(header))
+    for row in report["variants"].values():
+        print(
+            f"{row['label']:<26} {row['per_core_per_second']:>10.1f} {row['median_batch_per_core_per_second']:>12.1f} "
+            f"{row['wall_per_second']:>8.1f} {row['cpu_ms_per_certificate']:>7.2f} {row['mean_bytes']:>7}"
+        )
+    for name, value in report["ratios"].items():
+        print(f"{name.replace('_over_', ' / '):<26} {value:>10.2f}x")
+
+
+def profile(n: int) -> None:
+    inputs = [sample_fields(index) for index in range(n)]
+    render_certificate_pdf(**inputs[0])  # warm up outside the profile
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for fields in inputs:
+        render_certificate_pdf(**fields)
+    profiler.disable()
+    pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(25)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench certificates", description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=500, help="certificates per variant (default 500)")
+    parser.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="renders per timed batch")
+    parser.add_argument("--smoke", action="store_true", help=f"n={SMOKE_N}: proves it runs, measures nothing")
+    parser.add_argument(
+        "--variants",
+        default=",".join(DEFAULT_VARIANTS),
+        help=f"comma separated, from {','.join(key for key, *_ in VARIANTS)}",
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS_FILE, help="where the JSON results go")
+    parser.add_argument("--profile", action="store_true", help="profile our renderer instead of comparing")
+    args = parser.parse_args(argv)
+    n, batch = (SMOKE_N, SMOKE_N) if args.smoke else (args.n, args.batch)
+    if n < 1 or batch < 1:
+        parser.error("--n and --batch must be positive")
+    if args.profile:
+        profile(n)
+        return 0
+    variant_keys = [key.strip() for key in args.variants.split(",") if key.strip()]
+    unknown = set(variant_keys) - {key for key, *_ in VARIANTS}
+    if unknown:
+        parser.error(f"unknown variants: {', '.join(sorted(unknown))}")
+
+    report = run(n=n, batch=batch, variant_keys=variant_keys)
+    report["smoke"] = args.smoke
+    print_table(report)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"results written to {args.output}")
+    return 0

@@ -1,0 +1,210 @@
+import datetime
+import io
+
+import pypdf
+import pypdfium2
+import pytest
+import segno
+import zxingcpp
+from reportlab.pdfbase import pdfmetrics
+
+from certificates import pdf
+from certificates.pdf import fit_runs, qr_rectangles, render_certificate_pdf, text_runs
+
+VERIFY_URL = "https://lms.example.com/certificates/verify/LMS-2026-000042/"
+CYRILLIC_AND_GREEK_TITLE = "Основы Python για αρχάριους"  # noqa: RUF001 -- Greek letters are the point
+
+
+def fields(**overrides) -> dict:
+    return {
+        "learner_name": "Ada Lovelace",
+        "course_title": "Introduction to Analytical Engines",
+        "completed_on": datetime.date(2026, 3, 14),
+        "certificate_number": "LMS-2026-000042",
+        "verify_url": VERIFY_URL,
+    } | overrides
+
+
+def read(document: bytes) -> pypdf.PdfReader:
+    return pypdf.PdfReader(io.BytesIO(document))
+
+
+def page_text(document: bytes) -> str:
+    return read(document).pages[0].extract_text()
+
+
+def test_render_certificate_pdf_is_one_landscape_a4_page():
+    # given
+    certificate = fields()
+
+    # when
+    document = render_certificate_pdf(**certificate)
+
+    # then
+    assert document.startswith(b"%PDF-")
+    reader = read(document)
+    assert len(reader.pages) == 1
+    width, height = float(reader.pages[0].mediabox.width), float(reader.pages[0].mediabox.height)
+    assert width > height
+    assert (round(width), round(height)) == (842, 595)  # A4 landscape in points
+
+
+def test_render_certificate_pdf_prints_every_field():
+    # given
+    certificate = fields()
+
+    # when
+    text = page_text(render_certificate_pdf(**certificate))
+
+    # then
+    assert "Certificate of Completion" in text
+    assert "Ada Lovelace" in text
+    assert "Introduction to Analytical Engines" in text
+    assert "LMS-2026-000042" in text
+    assert "14 March 2026" in text
+    assert VERIFY_URL in text
+
+
+def test_render_certificate_pdf_prints_markup_literally():
+    # given
+    certificate = fields(learner_name="<b>Ada</b> & <font color=red>", course_title="<para>Ops &amp; SRE</para>")
+
+    # when
+    text = page_text(render_certificate_pdf(**certificate))
+
+    # then
+    assert "<b>Ada</b> & <font color=red>" in text
+    assert "<para>Ops &amp; SRE</para>" in text
+
+
+def test_render_certificate_pdf_fits_a_200_character_name_on_one_page():
+    # given
+    certificate = fields(learner_name="Wolfeschlegelsteinhausenbergerdorff " * 5 + "W" * 20)
+    assert len(certificate["learner_name"]) == 200
+
+    # when
+    document = render_certificate_pdf(**certificate)
+
+    # then
+    assert len(read(document).pages) == 1
+    assert "Wolfeschlegelsteinhausenbergerdorff Wolfeschlegel" in page_text(document)
+
+
+def test_render_certificate_pdf_renders_names_outside_latin_1():
+    # given
+    certificate = fields(learner_name="Zoë Łukasz 李雷", course_title=CYRILLIC_AND_GREEK_TITLE)
+
+    # when
+    text = page_text(render_certificate_pdf(**certificate))
+
+    # then
+    assert "Zoë Łukasz" in text
+    assert "李雷" in text
+    assert CYRILLIC_AND_GREEK_TITLE in text
+
+
+def test_render_certificate_pdf_is_deterministic():
+    # given
+    certificate = fields()
+
+    # when
+    first, second = render_certificate_pdf(**certificate), render_certificate_pdf(**certificate)
+
+    # then
+    assert first == second
+
+
+@pytest.mark.parametrize(
+    "verify_url",
+    [VERIFY_URL, "https://learning.example-university.edu/certificates/verify/CERT-2026-ABCDEF-000123456/"],
+)
+def test_render_certificate_pdf_qr_code_decodes_to_verify_url(verify_url):
+    # given
+    document = render_certificate_pdf(**fields(verify_url=verify_url))
+
+    # when: rasterised at 150 dpi, about what a phone camera resolves on a printed page
+    page = pypdfium2.PdfDocument(document)[0]
+    image = page.render(scale=150 / 72).to_pil()
+    barcodes = zxingcpp.read_barcodes(image)
+
+    # then
+    assert [(barcode.format, barcode.text) for barcode in barcodes] == [(zxingcpp.BarcodeFormat.QRCode, verify_url)]
+
+
+def test_qr_rectangles_cover_exactly_segnos_dark_modules():
+    # given
+    expected = segno.make(VERIFY_URL, error=pdf.QR_ERROR, boost_error=pdf.QR_BOOST_ERROR, micro=False).matrix
+
+    # when
+    side, rects = qr_rectangles(VERIFY_URL)
+
+    # then: every dark module is covered once, no light module at all
+    covered = [[0] * side for _ in range(side)]
+    for x, y, width, height in rects:
+        for row in range(y, y + height):
+            for column in range(x, x + width):
+                covered[row][column] += 1
+    assert side == len(expected)
+    assert covered == [list(row) for row in expected]
+    assert len(rects) < sum(map(sum, expected)) / 2  # merged, not one rectangle per module
+
+
+def test_text_runs_keeps_western_text_in_helvetica():
+    # given
+    text = "Renée Çelik \u2013 Œuvre €"  # en dash, Œ and € are in Windows-1252, not Latin-1
+
+    # when
+    runs = text_runs(text, bold=True)
+
+    # then
+    assert runs == [("Helvetica-Bold", text)]
+
+
+def test_text_runs_falls_back_per_script_and_replaces_the_unsupported():
+    # given: Polish (DejaVu Sans), Chinese (a CJK CID font), Devanagari (neither)
+    text = "Łukasz 李雷 क"
+
+    # when
+    runs = text_runs(text)
+
+    # then
+    assert runs == [("DejaVuSans", "Łukasz "), ("STSong-Light", "李雷 "), ("DejaVuSans", "\ufffd")]
+
+
+def test_text_runs_collapses_whitespace_and_drops_invisible_characters():
+    # given
+    text = "  Ada\t\nLove\u200blace\x00 "
+
+    # when
+    runs = text_runs(text)
+
+    # then
+    assert runs == [("Helvetica", "Ada Lovelace")]
+
+
+def test_fit_runs_shrinks_text_wider_than_the_limit():
+    # given
+    runs = [("Helvetica", "A fairly long course title")]
+    natural = pdfmetrics.stringWidth(runs[0][1], "Helvetica", 24)
+
+    # when
+    fitted, size, width = fit_runs(runs, size=24, max_width=natural / 2)
+
+    # then
+    assert fitted == runs
+    assert size == pytest.approx(12)
+    assert width == pytest.approx(natural / 2)
+
+
+def test_fit_runs_cuts_text_with_an_ellipsis_below_the_minimum_size():
+    # given
+    runs = [("Helvetica", "W" * 500)]
+
+    # when
+    fitted, size, width = fit_runs(runs, size=40, max_width=300)
+
+    # then
+    assert size == pdf.MIN_FONT_SIZE
+    assert width <= 300
+    assert fitted[-1][1].endswith("\u2026")
+    assert pdfmetrics.stringWidth(fitted[0][1], "Helvetica", size) == pytest.approx(width)
