@@ -162,7 +162,10 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": env.int("API_PAGE_SIZE", default=20),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "lms.errors.api_exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"auth": AUTH_THROTTLE_RATE},
+    "DEFAULT_THROTTLE_RATES": {
+        "auth": AUTH_THROTTLE_RATE,
+        "certificate_verify": env("CERTIFICATE_VERIFY_THROTTLE_RATE", default="60/min"),
+    },
     # Throttle by the socket address unless the deployment says how many proxies to trust;
     # trusting X-Forwarded-For blindly would let a client pick its own throttle key.
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),

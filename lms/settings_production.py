@@ -8,7 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 from lms.settings import *  # noqa: F403
 from lms.settings import INSECURE_DEV_SECRET_KEY, SECRET_KEY, env
 
-if not SECRET_KEY or SECRET_KEY == INSECURE_DEV_SECRET_KEY or len(SECRET_KEY) < 50:
+if SECRET_KEY == INSECURE_DEV_SECRET_KEY or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
     raise ImproperlyConfigured(
         "SECRET_KEY must be set to a random value of at least 50 characters in production. "
         'Generate one with: python -c "import secrets; print(secrets.token_urlsafe(64))"'

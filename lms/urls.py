@@ -5,6 +5,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from certificates.api import CertificateVerifyView, CertificateViewSet
+from certificates.views import verify_page
 from courses.api import CourseViewSet
 from enrollments.api import EnrollmentViewSet
 from notifications.api import NotificationViewSet
@@ -13,10 +15,16 @@ router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 router.register("courses", CourseViewSet, basename="course")
 router.register("enrollments", EnrollmentViewSet, basename="enrollment")
+router.register("certificates", CertificateViewSet, basename="certificate")
 router.register("notifications", NotificationViewSet, basename="notification")
 
 api_patterns = [
     path("", include("lms.users.urls")),
+    path(
+        "certificates/verify/<slug:certificate_number>/",
+        CertificateVerifyView.as_view(),
+        name="certificate-verify",
+    ),
     path("", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
@@ -25,6 +33,8 @@ api_patterns = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
+    # The page a scanned certificate QR code opens (FRONTEND_URL defaults to this app).
+    path("certificates/verify/<slug:certificate_number>/", verify_page, name="certificate-verify-page"),
 ]
 
 if settings.DEBUG:

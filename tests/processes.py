@@ -60,8 +60,10 @@ def shared_database_url() -> str:
     return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def process_env(*, mail_dir: Path, **overrides: str) -> dict[str, str]:
+def process_env(*, mail_dir: Path, media_dir: Path | None = None, **overrides: str) -> dict[str, str]:
     env = dict(os.environ)
+    if media_dir is not None:
+        env["MEDIA_ROOT"] = str(media_dir)
     env.update(
         DATABASE_URL=shared_database_url(),
         CELERY_BROKER_URL=broker_url(),
@@ -107,6 +109,7 @@ class CeleryProcess:
     proc: subprocess.Popen
     log_path: Path
     mail_dir: Path
+    media_dir: Path
     queues: tuple[str, ...] = ALL_QUEUES
     extra: dict = field(default_factory=dict)
 
@@ -177,6 +180,8 @@ def start_worker(
 ) -> CeleryProcess:
     mail_dir = mail_dir or tmp_dir / "mail"
     mail_dir.mkdir(parents=True, exist_ok=True)
+    media_dir = tmp_dir / "media"
+    media_dir.mkdir(parents=True, exist_ok=True)
     log_path = tmp_dir / f"{name}.log"
     full_name = f"{name}@lms-test"
     command = [
@@ -192,12 +197,14 @@ def start_worker(
         proc = subprocess.Popen(
             command,
             cwd=ROOT,
-            env=process_env(mail_dir=mail_dir, **(env_overrides or {})),
+            env=process_env(mail_dir=mail_dir, media_dir=media_dir, **(env_overrides or {})),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so a test can kill parent + children
         )
-    worker = CeleryProcess(name=full_name, proc=proc, log_path=log_path, mail_dir=mail_dir, queues=tuple(queues))
+    worker = CeleryProcess(
+        name=full_name, proc=proc, log_path=log_path, mail_dir=mail_dir, media_dir=media_dir, queues=tuple(queues)
+    )
     if wait:
         worker.wait_ready()
     return worker

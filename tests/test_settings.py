@@ -60,7 +60,7 @@ def test_environment_overrides_database_broker_and_throttle():
     )
     assert config["BROKER"] == "redis://cache:6379/2"
     assert config["TASKS_FORCE_INLINE"] is False
-    assert config["THROTTLE"] == {"auth": "5/hour"}
+    assert config["THROTTLE"]["auth"] == "5/hour"
 
 
 def test_tasks_force_inline_wins_over_a_configured_broker():

@@ -21,5 +21,6 @@ def live_worker(celery_worker, transactional_db, settings):
     writes into the database while pytest-django flushes it for the next test.
     """
     settings.TASKS_FORCE_INLINE = False
+    settings.MEDIA_ROOT = celery_worker.media_dir  # files the worker writes, the test can read
     yield celery_worker
     celery_worker.wait_idle()

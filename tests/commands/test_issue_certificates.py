@@ -1,0 +1,60 @@
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from certificates.models import Certificate
+from tests.certificates.helpers import completed_enrollment
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args) -> str:
+    out = io.StringIO()
+    call_command("issue_certificates", *args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def test_dry_run_lists_and_changes_nothing():
+    enrollment = completed_enrollment()
+
+    output = run("--dry-run")
+
+    assert str(enrollment.pk) in output
+    assert "1 certificate(s) would be issued" in output
+    assert not Certificate.objects.exists()
+
+
+def test_issues_missing_certificates_inline_and_only_once():
+    enrollments = [completed_enrollment(title=f"Course {i}") for i in range(3)]
+
+    first = run()
+    second = run()
+
+    assert "Issued 3 certificate(s)" in first
+    assert "Issued 0 certificate(s)" in second
+    assert Certificate.objects.count() == 3
+    assert {c.enrollment_id for c in Certificate.objects.all()} == {e.pk for e in enrollments}
+
+
+def test_course_filter_and_async(django_capture_on_commit_callbacks):
+    wanted, other = completed_enrollment(title="A"), completed_enrollment(title="B")
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        output = run("--course", str(wanted.course_id), "--async")
+
+    assert "Queued 1 certificate(s)" in output
+    assert [c.args for c in callbacks] == [(str(wanted.pk),)]
+    assert other.pk not in [c.args[0] for c in callbacks]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--course", "x"), "takes a course id"),
+        (("--course", "00000000-0000-0000-0000-000000000000"), "No course"),
+    ],
+)
+def test_errors_say_what_to_do(args, message):
+    with pytest.raises(CommandError, match=message):
+        run(*args)
