@@ -19,15 +19,17 @@ Fonts, and the trade-off chosen:
   Cyrillic and more. Embedding costs render time only for the certificates that need it.
 - Chinese, Japanese and Korean, which DejaVu lacks, use reportlab's CJK CID fonts (STSong-Light,
   HeiseiKakuGo-W5, HYGothic-Medium). They are not embedded: the viewer supplies the glyphs
-  (Acrobat, browsers and desktop viewers do; a bare rasteriser without CJK fonts shows blanks),
-  while text search and copy work everywhere. Shipping a CJK font would add ~16 MB to the
-  repository and most of the render time for those certificates.
+  (Acrobat and viewers on systems with CJK fonts do; a rasteriser without CJK fonts, such as a
+  bare server, shows blanks), while text search and copy work everywhere. Shipping a CJK font
+  would add megabytes to the repository and its subsetting to every such render.
 - Any other character (emoji, scripts neither font covers) becomes U+FFFD, so rendering never
   fails. Right-to-left and complex scripts (Arabic, Indic) are drawn without shaping.
 
-Speed (see docs/benchmarks.md): the QR code is encoded with segno and drawn as one filled path
-whose rectangles are the dark modules merged into horizontal runs and then stacked vertically,
-about a tenth of the operations of drawing module by module.
+Speed (measured in docs/benchmarks.md, ~185 certificates per second per core): the QR code is
+encoded with segno and drawn as one filled path whose rectangles are the dark modules merged
+into horizontal runs and then stacked vertically, under half the operations of drawing module by
+module. rl-accel (a runtime requirement) gives reportlab C versions of its number formatting and
+string widths; without it a render takes ~25 % longer.
 """
 
 import datetime
@@ -73,7 +75,7 @@ NAME_RULE_Y, NAME_RULE_MIN_WIDTH, NAME_RULE_OVERHANG = 334, 320, 20
 COMPLETED_Y, COMPLETED_SIZE = 302, 14  # "has successfully completed the course"
 COURSE_Y, COURSE_SIZE = 264, 24
 
-# The details block, bottom left, and the QR code, bottom right, share one bottom line.
+# The details block sits bottom left; the QR code with its URL underneath, bottom right.
 DETAILS_X = CONTENT_MARGIN
 DETAILS_DATE_Y, DETAILS_NUMBER_Y, DETAILS_SIZE = 112, 92, 12
 DETAILS_MAX_WIDTH = CONTENT_WIDTH / 2  # the other half belongs to the QR code and its URL
@@ -88,7 +90,7 @@ URL_MAX_WIDTH = CONTENT_WIDTH / 2
 
 # Error correction M (15 % of the symbol may be damaged), raised to Q or H by segno when that fits
 # in the same version. Q outright costs a version step for a typical verify URL: smaller
-# modules on paper and ~25 % more encoding time (docs/benchmarks.md). Quiet zone of 4 modules:
+# modules on paper and a ~20 % slower render (docs/benchmarks.md). Quiet zone of 4 modules:
 # the minimum ISO/IEC 18004 requires.
 QR_ERROR = "m"
 QR_BOOST_ERROR = True
@@ -125,8 +127,8 @@ MONTHS = (
 ELLIPSIS = "\u2026"
 REPLACEMENT = "\ufffd"
 
-# Compressing the content stream costs little (it is a few kB) and halves the file size; the
-# benchmark measured both ways (docs/benchmarks.md).
+# Compressing the content stream costs ~2 % of a render (within noise) and makes the file ~45 %
+# smaller (docs/benchmarks.md).
 PAGE_COMPRESSION = 1
 
 Run = tuple[str, str]  # (font name, text drawn in that font)
@@ -232,14 +234,14 @@ def _draw_frame(canvas: Canvas) -> None:
 # --- QR code ---------------------------------------------------------------------------------
 
 
-def qr_rectangles(data: str, *, mask: int | None = QR_MASK) -> tuple[int, list[Rect]]:
+def qr_rectangles(data: str, *, error: str = QR_ERROR, mask: int | None = QR_MASK) -> tuple[int, list[Rect]]:
     """The QR code for `data`: its side in modules, and rectangles covering its dark modules.
 
     Each row's dark modules are merged into runs, and a run identical to one in the row above
     extends that rectangle down: a version-4 code is ~230 rectangles instead of ~560 dark modules.
     Coordinates count columns from the left and rows from the top, without the quiet zone.
     """
-    matrix = segno.make(data, error=QR_ERROR, boost_error=QR_BOOST_ERROR, micro=False, mask=mask).matrix
+    matrix = segno.make(data, error=error, boost_error=QR_BOOST_ERROR, micro=False, mask=mask).matrix
     side = len(matrix)
     rects: list[list[int]] = []
     open_above: dict[tuple[int, int], list[int]] = {}
@@ -263,13 +265,20 @@ def qr_rectangles(data: str, *, mask: int | None = QR_MASK) -> tuple[int, list[R
 
 
 def draw_qr_code(
-    canvas: Canvas, data: str, *, x: float, y: float, size: float, mask: int | None = QR_MASK
+    canvas: Canvas,
+    data: str,
+    *,
+    x: float,
+    y: float,
+    size: float,
+    error: str = QR_ERROR,
+    mask: int | None = QR_MASK,
 ) -> tuple[float, float, float]:
     """Draw the QR code for `data` in the square (x, y, size), quiet zone included.
 
     Returns the bottom-left corner and side of the dark area, for aligning a caption.
     """
-    side, rects = qr_rectangles(data, mask=mask)
+    side, rects = qr_rectangles(data, error=error, mask=mask)
     module = size / (side + 2 * QR_QUIET_ZONE)
     left = x + QR_QUIET_ZONE * module
     top = y + size - QR_QUIET_ZONE * module
