@@ -6,11 +6,19 @@ Whether the job runs in-process (`TASKS_FORCE_INLINE`, the default without a bro
 the broker is decided here and nowhere else. The task id is chosen up front, so callers can
 answer `202 {task_id}` before the job exists.
 
+Nothing lost: a queued job is also written to the outbox (`lms.models.OutboxMessage`) in the
+caller's transaction. After commit it is published and its row deleted; if the broker does not
+answer, the row stays and the `dispatch_outbox` sweep publishes it later under the same task id.
+While the broker is failing, publishing is not even attempted for BROKER_DOWN_BACKOFF_SECONDS,
+so requests stay fast during an outage.
+
 The same job (task, args, kwargs) dispatched twice in one transaction is sent once: saving a
 course with five new lessons asks for one progress recalculation, not five.
 """
 
 import logging
+import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -21,6 +29,10 @@ from kombu.exceptions import OperationalError
 
 logger = logging.getLogger(__name__)
 
+# After a failed publish, leave new jobs to the outbox sweep for this long instead of making
+# every request wait on a broker that is down.
+BROKER_DOWN_BACKOFF_SECONDS = 5.0
+
 
 @dataclass(eq=False)
 class PendingJob:
@@ -30,6 +42,7 @@ class PendingJob:
     args: tuple
     kwargs: dict
     task_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    inline: bool = False
     sent: bool = False
 
     def same_job(self, other: object) -> bool:
@@ -43,34 +56,60 @@ class PendingJob:
 
     def __call__(self) -> None:
         self.sent = True
-        dispatcher.send_now(self.task, self.args, self.kwargs, task_id=self.task_id)
+        if self.inline:
+            self.task.apply(args=self.args, kwargs=self.kwargs, task_id=self.task_id)
+        elif dispatcher.publish(self.task.name, self.args, self.kwargs, task_id=self.task_id):
+            from lms.models import OutboxMessage
+
+            OutboxMessage.objects.filter(pk=self.task_id).delete()
 
 
 class TaskDispatcher:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._broker_down_until = 0.0
+
     def dispatch_on_commit(self, task: Task, *args, **kwargs) -> str:
         """Send `task(*args, **kwargs)` after commit; returns the id the job will run under."""
-        job = PendingJob(task=task, args=args, kwargs=kwargs)
+        job = PendingJob(task=task, args=args, kwargs=kwargs, inline=settings.TASKS_FORCE_INLINE)
         if connection.in_atomic_block:
             # Django keeps this transaction's callbacks (and drops those of rolled-back
             # savepoints) in run_on_commit as (savepoint ids, callable, robust) tuples.
             for _sids, callback, *_ in connection.run_on_commit:
                 if job.same_job(callback):
                     return callback.task_id
+        if not job.inline:
+            from lms.models import OutboxMessage
+
+            OutboxMessage.objects.create(id=job.task_id, task_name=task.name, args=list(args), kwargs=kwargs)
         transaction.on_commit(job)
         return job.task_id
 
-    def send_now(self, task: Task, args=(), kwargs=None, *, task_id: str | None = None, **options) -> str:
-        """Send without waiting for a commit. Only for callers outside any transaction."""
-        task_id = task_id or str(uuid.uuid4())
-        if settings.TASKS_FORCE_INLINE:
-            task.apply(args=args, kwargs=kwargs, task_id=task_id, **options)
-            return task_id
+    def publish(self, task_name: str, args, kwargs, *, task_id: str) -> bool:
+        """Hand a job to the broker now. False (logged, never raised) if the broker is down."""
+        from lms.celery import app
+
+        if time.monotonic() < self._broker_down_until:
+            logger.warning("Broker marked down; %s %s waits in the outbox", task_name, task_id)
+            return False
         try:
-            task.apply_async(args=args, kwargs=kwargs, task_id=task_id, **options)
+            app.send_task(task_name, args=list(args), kwargs=kwargs, task_id=task_id)
         except OperationalError:
-            # The data is committed; the broker is not answering. Never fail the request.
-            logger.exception("Broker unreachable: could not send %s %s", task.name, task_id)
-        return task_id
+            with self._lock:
+                self._broker_down_until = time.monotonic() + BROKER_DOWN_BACKOFF_SECONDS
+            logger.exception("Broker unreachable: %s %s waits in the outbox", task_name, task_id)
+            return False
+        with self._lock:
+            self._broker_down_until = 0.0
+        return True
+
+    def broker_marked_down(self) -> bool:
+        return time.monotonic() < self._broker_down_until
+
+    def reset(self) -> None:
+        """Forget a past broker failure (tests, and the sweep once a publish works again)."""
+        with self._lock:
+            self._broker_down_until = 0.0
 
 
 dispatcher = TaskDispatcher()

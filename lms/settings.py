@@ -222,6 +222,8 @@ CELERY_TASK_TIME_LIMIT = 90
 TASK_MAX_DELAY_SECONDS = 15 * 60
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=2 * 60 * 60),
+    # Redis: never wait long to connect (an unreachable host must not hang a request).
+    "socket_connect_timeout": env.float("CELERY_BROKER_SOCKET_CONNECT_TIMEOUT", default=1.0),
 }
 
 CELERY_RESULT_BACKEND = "django-db"
@@ -256,6 +258,7 @@ CELERY_TASK_ROUTES = {
     "enrollments.tasks.monthly_archive": {"queue": "default"},
     "lms.users.tasks.cleanup_expired_tokens": {"queue": "default"},
     "lms.users.tasks.cleanup_unverified_users": {"queue": "default"},
+    "lms.tasks.dispatch_outbox": {"queue": "default"},
 }
 
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -263,6 +266,16 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Publishing never holds a request long when the broker is down: one quick retry, then the job
+# waits in the outbox (lms/dispatch.py) for the sweep.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
+# A pool process that dies mid-task (OOM kill, segfault) sends the job through the task's
+# normal, bounded retries instead of an endless requeue (LmsTask.default_retry_delay later).
+CELERY_TASK_RETRY_ON_WORKER_LOST = True
+# If the broker connection drops, stop the running jobs: their messages are redelivered anyway,
+# and finishing them too would run them twice.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TASK_SEND_SENT_EVENT = True
 
 # --- Logging --------------------------------------------------------------------------------

@@ -27,6 +27,10 @@ class LmsTask(Task):
     so staff hear about permanent failures, not about each transient hiccup.
     """
 
+    # Used when a pool process died mid-task (task_retry_on_worker_lost): try again soon, not
+    # after Celery's default three minutes. Tasks with autoretry use their own backoff.
+    default_retry_delay = 5
+
     def before_start(self, task_id, args, kwargs):
         # django-celery-results stores `request.meta` with the result: record the queue that
         # delivered the job (None when it ran inline), so admins see where it ran.

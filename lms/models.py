@@ -1,0 +1,27 @@
+import uuid
+
+from django.db import models
+
+
+class OutboxMessage(models.Model):
+    """A job written in the same transaction as the data it is about, until the broker has it.
+
+    The dispatcher inserts the row in the caller's transaction and deletes it once the broker
+    accepted the message after commit. A row that stays (broker down, process killed between
+    commit and publish) is published again by the `dispatch_outbox` sweep, under the same task
+    id: the tasks are idempotent, so a rare second publish changes nothing.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, help_text="The job's task id")
+    task_name = models.CharField(max_length=200)
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="Sweeps that tried to publish it")
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.task_name} {self.id}"

@@ -1,0 +1,12 @@
+"""Platform tasks (queue `default`)."""
+
+from celery import shared_task
+
+from lms.outbox import outbox_dispatch_pending
+from lms.task_base import DB_RETRY_OPTIONS
+
+
+@shared_task(name="lms.tasks.dispatch_outbox", soft_time_limit=120, time_limit=180, **DB_RETRY_OPTIONS)
+def dispatch_outbox() -> dict:
+    """Publish jobs left in the outbox (broker was down at commit time). Idempotent."""
+    return outbox_dispatch_pending()
