@@ -224,12 +224,21 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=2 * 60 * 60),
     # Redis: never wait long to connect (an unreachable host must not hang a request).
     "socket_connect_timeout": env.float("CELERY_BROKER_SOCKET_CONNECT_TIMEOUT", default=1.0),
+    # Redis: how often a worker looks for jobs a dead worker left unacknowledged (older than the
+    # visibility timeout) and puts them back. Kombu scans every interval x throttle seconds
+    # (100 s by default); scanning at every interval bounds recovery to visibility + 10 s.
+    "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
+    "unacked_restore_throttle": 1,
 }
 
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_TRACK_STARTED = True
+# A result write that hits a dropped database connection reconnects and retries (bounded)
+# instead of failing the job's bookkeeping.
+CELERY_RESULT_BACKEND_ALWAYS_RETRY = True
+CELERY_RESULT_BACKEND_MAX_RETRIES = 10
 # Inline runs record their result too, so /api/tasks/<id>/ works without a broker.
 CELERY_TASK_STORE_EAGER_RESULT = True
 

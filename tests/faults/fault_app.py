@@ -1,0 +1,42 @@
+"""The real Celery app, plus the faults a test asks for through the environment.
+
+Workers of the fault suite run `celery -A tests.faults.fault_app worker`: the production app
+and tasks, unchanged, with these additions only in their processes:
+- LMS_FAULT_CERTIFICATE_DELAY=<seconds>: sleep after the PDF is written and before the
+  certificate row is saved, inside the issuing transaction (a wide window for a kill/restart);
+- a task `faults.crash_process` that counts its runs in a file and kills its own process.
+"""
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from celery.signals import worker_process_init
+
+from lms.celery import app
+
+__all__ = ("app",)
+
+
+@worker_process_init.connect
+def _slow_certificates(**kwargs):
+    delay = float(os.environ.get("LMS_FAULT_CERTIFICATE_DELAY", "0"))
+    if not delay:
+        return
+    from certificates import services
+
+    real_write = services._write_pdf
+
+    def write_then_wait(certificate):
+        real_write(certificate)
+        time.sleep(delay)
+
+    services._write_pdf = write_then_wait
+
+
+@app.task(name="faults.crash_process", max_retries=2)
+def crash_process(counter_file: str) -> None:
+    with Path(counter_file).open("a") as counter:
+        counter.write("run\n")
+    os.kill(os.getpid(), signal.SIGKILL)
