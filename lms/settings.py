@@ -257,6 +257,11 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SEND_SENT_EVENT = True
 
+# --- Operations: beat, Flower, maintenance --------------------------------------------------
+
+# Accounts still unverified this many days after joining are deleted by cleanup_unverified_users.
+UNVERIFIED_USER_MAX_DAYS = env.int("UNVERIFIED_USER_MAX_DAYS", default=7)
+
 # --- Logging --------------------------------------------------------------------------------
 
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
