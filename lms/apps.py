@@ -11,3 +11,5 @@ class LmsConfig(AppConfig):
         from lms.celery import app
 
         app.autodiscover_tasks(force=True)
+
+        from lms import beat  # noqa: F401 - connects beat's guard against unlocked schedulers

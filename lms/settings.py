@@ -250,7 +250,8 @@ CELERY_TASK_ROUTES = {
     "lms.users.tasks.cleanup_unverified_users": {"queue": "default"},
 }
 
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler, scheduling only while it holds the single-beat lock.
+CELERY_BEAT_SCHEDULER = "lms.beat:LockedDatabaseScheduler"
 # Schedules live in the database (admin-editable); nothing is defined in code.
 CELERY_BEAT_SCHEDULE = {}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -259,6 +260,11 @@ CELERY_TASK_SEND_SENT_EVENT = True
 
 # --- Operations: beat, Flower, maintenance --------------------------------------------------
 
+# Beat writes last_run_at after every task it sends, so a standby beat that takes the lock
+# over starts from what was really sent, not from a copy up to 3 minutes old.
+CELERY_BEAT_SYNC_EVERY = 1
+# Seconds the single-beat lock outlives a beat that died without releasing it.
+BEAT_LOCK_TIMEOUT = env.int("BEAT_LOCK_TIMEOUT", default=60)
 # Accounts still unverified this many days after joining are deleted by cleanup_unverified_users.
 UNVERIFIED_USER_MAX_DAYS = env.int("UNVERIFIED_USER_MAX_DAYS", default=7)
 
