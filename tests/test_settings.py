@@ -81,6 +81,7 @@ def test_production_settings_pass_the_deploy_check():
         "SECRET_KEY": "x9" * 30 + "-production-like-secret-key",
         "ALLOWED_HOSTS": "lms.example.com",
         "DATABASE_URL": "postgres://u:p@db:5432/lms",
+        "FLOWER_BASIC_AUTH": "ops:a-long-flower-password",
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -154,3 +155,21 @@ def test_beat_scheduler_is_django_celery_beats_database_scheduler_behind_a_lock(
     assert issubclass(LockedDatabaseScheduler, DatabaseScheduler)
     assert DatabaseScheduler(app=app, lazy=True).max_interval < settings.BEAT_LOCK_TIMEOUT
 
+
+def test_production_deploy_check_reports_missing_flower_credentials():
+    env = {
+        "SECRET_KEY": "x9" * 30 + "-production-like-secret-key",
+        "ALLOWED_HOSTS": "lms.example.com",
+        "DJANGO_SETTINGS_MODULE": "lms.settings_production",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "FLOWER_"))}, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode != 0
+    assert "lms.W005" in result.stderr
