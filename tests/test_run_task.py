@@ -51,10 +51,12 @@ def test_run_task_reports_a_failure_as_an_error():
         run_task(TOKENS_TASK, "--args", '["unexpected"]')
 
 
-def test_run_task_async_without_a_broker_runs_here_and_says_so(settings):
+def test_run_task_async_without_a_broker_runs_here_and_says_so(settings, django_capture_on_commit_callbacks):
     settings.TASKS_FORCE_INLINE = True
 
-    out, err = run_task(TOKENS_TASK, "--async")
+    # (the test's transaction stands in for the commit a command outside one does not wait for)
+    with django_capture_on_commit_callbacks(execute=True):
+        out, err = run_task(TOKENS_TASK, "--async")
 
     task_id = out.strip()
     assert TaskResult.objects.get(task_id=task_id).status == "SUCCESS"
@@ -93,3 +95,10 @@ def test_run_task_unknown_queue_lists_the_declared_queues():
 def test_run_task_queue_needs_async():
     with pytest.raises(CommandError, match="--queue only applies with --async"):
         run_task(TOKENS_TASK, "--queue", "default")
+
+
+def test_run_task_queue_needs_a_broker(settings):
+    settings.TASKS_FORCE_INLINE = True
+
+    with pytest.raises(CommandError, match="--queue needs a broker"):
+        run_task(TOKENS_TASK, "--async", "--queue", "default")
