@@ -92,6 +92,15 @@ DEFAULT_SCHEDULES: tuple[DefaultSchedule, ...] = (
         description="Remove progress rows left behind by deleted lessons and enrollments.",
         hour="2",
     ),
+    # Publishes jobs the broker missed at commit time (the dispatcher's outbox): without it
+    # they would wait forever. Every minute; a sweep still waiting then is superseded.
+    DefaultSchedule(
+        name="dispatch-outbox",
+        task="lms.tasks.dispatch_outbox",
+        description="Publish queued jobs the broker did not take at commit time.",
+        minute="*",
+        expire_seconds=60,
+    ),
     # Celery's own: deletes expired rows of django-celery-results (CELERY_RESULT_EXPIRES).
     # Same name and time as django-celery-beat's built-in entry, so there is only ever one.
     DefaultSchedule(

@@ -8,7 +8,10 @@ from django.core.management import call_command
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
 
+from lms.celery import app
 from lms.services import DEFAULT_SCHEDULES, schedule_defaults_install
+
+TOKENS_TASK = "lms.users.tasks.cleanup_expired_tokens"
 
 pytestmark = pytest.mark.django_db
 
@@ -21,6 +24,7 @@ EXPECTED = {
     "weekly-report": ("enrollments.tasks.generate_weekly_report", "0", "9", "1", "*"),
     "monthly-archive": ("enrollments.tasks.monthly_archive", "0", "0", "*", "1"),
     "cleanup-stale-progress": ("enrollments.tasks.cleanup_stale_progress", "0", "2", "*", "*"),
+    "dispatch-outbox": ("lms.tasks.dispatch_outbox", "*", "*", "*", "*"),
     "celery.backend_cleanup": ("celery.backend_cleanup", "0", "4", "*", "*"),
 }
 
@@ -43,9 +47,11 @@ def test_setup_schedules_installs_every_default_in_utc():
 
     assert stored() == EXPECTED
     assert all(str(t.crontab.timezone) == "UTC" and t.enabled for t in PeriodicTask.objects.all())
-    assert "Schedules: 8 created, 0 reset, 0 kept." in output
+    assert "Schedules: 9 created, 0 reset, 0 kept." in output
     # tasks another app has not delivered yet are named, not hidden
-    assert "enrollments.tasks.monthly_archive is not a registered task" in output
+    for task_name in {d.task for d in DEFAULT_SCHEDULES} - set(app.tasks.keys()):
+        assert f"{task_name} is not a registered task" in output
+    assert f"{TOKENS_TASK} is not a registered task" not in output
 
 
 def test_setup_schedules_run_again_changes_nothing():
@@ -55,7 +61,7 @@ def test_setup_schedules_run_again_changes_nothing():
     output = setup_schedules()
 
     assert list(PeriodicTask.objects.order_by("name").values()) == before
-    assert "Schedules: 0 created, 0 reset, 8 kept." in output
+    assert "Schedules: 0 created, 0 reset, 9 kept." in output
     assert CrontabSchedule.objects.count() == len(EXPECTED)  # re-used, never duplicated
 
 
@@ -98,7 +104,7 @@ def test_setup_schedules_reset_restores_the_defaults_but_keeps_the_run_history()
     assert (task.interval, task.kwargs, task.enabled) == (None, "{}", True)
     assert (task.last_run_at, task.total_run_count) == (last_run, 5)
     assert PeriodicTask.objects.get(name="weekly-report").enabled
-    assert "Schedules: 0 created, 8 reset, 0 kept." in output
+    assert "Schedules: 0 created, 9 reset, 0 kept." in output
 
 
 def test_setup_schedules_adds_only_what_is_missing():
