@@ -117,21 +117,6 @@ class CeleryProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def wait_log(self, text: str, *, timeout: float = 30.0) -> str:
-        """Wait until the process has logged `text`; fail (with the log) if it exits first."""
-
-        def logged():
-            if text in self.log():
-                return True
-            if not self.alive():
-                pytest.fail(
-                    f"{self.name} exited with {self.proc.returncode} before logging {text!r}:\n{self.log()[-4000:]}"
-                )
-            return False
-
-        wait_for(logged, timeout=timeout, interval=0.2, what=f"{self.name} to log {text!r}")
-        return self.log()
-
     def alive(self) -> bool:
         return self.proc.poll() is None
 
@@ -244,12 +229,61 @@ def text_body(message: email.message.Message) -> str:
     return ""
 
 
-# --- beat ------------------------------------------------------------------------------------
+# --- beat and flower ---------------------------------------------------------------------------
+
+
+@dataclass
+class ServiceProcess:
+    """A beat or flower process started by a test: its log, whether it runs, stopping it."""
+
+    name: str
+    proc: subprocess.Popen
+    log_path: Path
+    extra: dict = field(default_factory=dict)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait_log(self, text: str, *, timeout: float = 30.0) -> str:
+        """Wait until the process has logged `text`; fail (with the log) if it exits first."""
+
+        def logged():
+            if text in self.log():
+                return True
+            if not self.alive():
+                pytest.fail(
+                    f"{self.name} exited with {self.proc.returncode} before logging {text!r}:\n{self.log()[-4000:]}"
+                )
+            return False
+
+        wait_for(logged, timeout=timeout, interval=0.2, what=f"{self.name} to log {text!r}")
+        return self.log()
+
+    def signal(self, sig: int) -> None:
+        if self.alive():
+            os.killpg(self.proc.pid, sig)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM (beat releases its lock); SIGKILL the whole group if it does not exit in time."""
+        if not self.alive():
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
 
 BEAT_SENT = "Sending due task"
 
 
-def start_beat(*, name: str, tmp_dir: Path, env_overrides: dict[str, str] | None = None, wait: bool = True):
+def start_beat(
+    *, name: str, tmp_dir: Path, env_overrides: dict[str, str] | None = None, wait: bool = True
+) -> ServiceProcess:
     """`celery -A lms beat` with the scheduler from settings (the single-beat lock included)."""
     log_path = tmp_dir / f"{name}.log"
     # Ticks at least every second (5 s in production), so tests see changes quickly.
@@ -264,13 +298,13 @@ def start_beat(*, name: str, tmp_dir: Path, env_overrides: dict[str, str] | None
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    beat = CeleryProcess(name=name, proc=proc, log_path=log_path, mail_dir=tmp_dir / "mail", queues=())
+    beat = ServiceProcess(name=name, proc=proc, log_path=log_path)
     if wait:
         beat.wait_log("beat: Starting...")
     return beat
 
 
-def beat_sends(beat: CeleryProcess, schedule_name: str) -> int:
+def beat_sends(beat: ServiceProcess, schedule_name: str) -> int:
     """How many times this beat sent the periodic task `schedule_name`."""
     return beat.log().count(f"{BEAT_SENT} {schedule_name} (")
 
@@ -302,7 +336,7 @@ def start_flower(
     basic_auth: str | None,
     env_overrides: dict[str, str] | None = None,
     wait: bool = True,
-) -> CeleryProcess:
+) -> ServiceProcess:
     """`celery -A lms flower` on a free port (flowerconfig.py applies); `.extra["url"]` is its address."""
     port = free_port()
     log_path = tmp_dir / "flower.log"
@@ -315,10 +349,7 @@ def start_flower(
         proc = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-    flower = CeleryProcess(
-        name="flower", proc=proc, log_path=log_path, mail_dir=tmp_dir / "mail", queues=(),
-        extra={"url": f"http://127.0.0.1:{port}"},
-    )  # fmt: skip
+    flower = ServiceProcess(name="flower", proc=proc, log_path=log_path, extra={"url": f"http://127.0.0.1:{port}"})
     if wait:
         flower.wait_log("Visit me at")
         wait_for(lambda: _answers(flower.extra["url"] + "/healthcheck"), timeout=15, what="flower to answer HTTP")
