@@ -300,8 +300,17 @@ def start_beat(
         )
     beat = ServiceProcess(name=name, proc=proc, log_path=log_path)
     if wait:
-        beat.wait_log("beat: Starting...")
+        _stop_on_failure(beat, lambda: beat.wait_log("beat: Starting..."))
     return beat
+
+
+def _stop_on_failure(process: ServiceProcess, wait: Callable[[], object]) -> None:
+    """Run `wait`; if it fails, stop the process first: none may outlive its test."""
+    try:
+        wait()
+    except BaseException:
+        process.stop(timeout=10)
+        raise
 
 
 def beat_sends(beat: ServiceProcess, schedule_name: str) -> int:
@@ -351,8 +360,13 @@ def start_flower(
         )
     flower = ServiceProcess(name="flower", proc=proc, log_path=log_path, extra={"url": f"http://127.0.0.1:{port}"})
     if wait:
-        flower.wait_log("Visit me at")
-        wait_for(lambda: _answers(flower.extra["url"] + "/healthcheck"), timeout=15, what="flower to answer HTTP")
+        _stop_on_failure(flower, lambda: flower.wait_log("Visit me at"))
+        _stop_on_failure(
+            flower,
+            lambda: wait_for(
+                lambda: _answers(flower.extra["url"] + "/healthcheck"), timeout=15, what="flower to answer"
+            ),
+        )
     return flower
 
 

@@ -48,8 +48,10 @@ def start_beats(live_worker, beat_redis, tmp_path):
     started = []
 
     def start(*names: str, env_overrides: dict[str, str] | None = None):
-        beats = [start_beat(name=name, tmp_dir=tmp_path, env_overrides=env_overrides, wait=False) for name in names]
-        started.extend(beats)
+        beats = []
+        for name in names:  # each one registered for teardown as soon as it exists
+            beats.append(start_beat(name=name, tmp_dir=tmp_path, env_overrides=env_overrides, wait=False))
+            started.append(beats[-1])
         for beat in beats:
             beat.wait_log("beat: Starting...")
         return beats
