@@ -11,3 +11,5 @@ class LmsConfig(AppConfig):
         from lms.celery import app
 
         app.autodiscover_tasks(force=True)
+
+        from lms import beat, checks  # noqa: F401 - connect beat's guard, register the system checks

@@ -270,7 +270,8 @@ CELERY_TASK_ROUTES = {
     "lms.tasks.dispatch_outbox": {"queue": "default"},
 }
 
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler, scheduling only while it holds the single-beat lock.
+CELERY_BEAT_SCHEDULER = "lms.beat:LockedDatabaseScheduler"
 # Schedules live in the database (admin-editable); nothing is defined in code.
 CELERY_BEAT_SCHEDULE = {}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -286,6 +287,19 @@ CELERY_TASK_RETRY_ON_WORKER_LOST = True
 # and finishing them too would run them twice.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TASK_SEND_SENT_EVENT = True
+
+# --- Operations: beat, Flower, maintenance --------------------------------------------------
+
+# Beat writes last_run_at after every task it sends, so a standby beat that takes the lock
+# over starts from what was really sent, not from a copy up to 3 minutes old.
+CELERY_BEAT_SYNC_EVERY = 1
+# Seconds the single-beat lock outlives a beat that died without releasing it.
+BEAT_LOCK_TIMEOUT = env.int("BEAT_LOCK_TIMEOUT", default=60)
+# Accounts still unverified this many days after joining are deleted by cleanup_unverified_users.
+UNVERIFIED_USER_MAX_DAYS = env.int("UNVERIFIED_USER_MAX_DAYS", default=7)
+# "user:password[,user:password]". Flower reads it itself; flowerconfig.py refuses to start
+# without it unless DEBUG, and the lms.W005 deploy check reports it missing.
+FLOWER_BASIC_AUTH = env("FLOWER_BASIC_AUTH", default="")
 
 # --- Logging --------------------------------------------------------------------------------
 

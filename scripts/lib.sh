@@ -56,3 +56,14 @@ ensure_rabbitmq() {
     rabbitmq-server -detached
     wait_for_port 5672 RabbitMQ
 }
+
+ensure_chromium() {
+    # Browser tests drive Debian's chromium through chromium-driver; a CI machine starts without.
+    [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && return 0
+    echo "==> Installing chromium and chromium-driver (browser tests)"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+        chromium chromium-driver >/dev/null; } ||
+        echo "WARNING: could not install chromium; the browser tests will fail and say so." >&2
+}

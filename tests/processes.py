@@ -1,15 +1,19 @@
-"""Real processes for integration tests: celery workers (and later beat, flower).
+"""Real processes for integration tests: celery workers, beat and flower.
 
 They run against the pytest-django test database on PostgreSQL and the broker named by
 CELERY_BROKER_URL. A missing service fails the test with what to do; nothing is skipped.
 """
 
+import base64
 import email
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -230,3 +234,151 @@ def text_body(message: email.message.Message) -> str:
         if part.get_content_type() == "text/plain":
             return part.get_payload(decode=True).decode()
     return ""
+
+
+# --- beat and flower ---------------------------------------------------------------------------
+
+
+@dataclass
+class ServiceProcess:
+    """A beat or flower process started by a test: its log, whether it runs, stopping it."""
+
+    name: str
+    proc: subprocess.Popen
+    log_path: Path
+    extra: dict = field(default_factory=dict)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait_log(self, text: str, *, timeout: float = 30.0) -> str:
+        """Wait until the process has logged `text`; fail (with the log) if it exits first."""
+
+        def logged():
+            if text in self.log():
+                return True
+            if not self.alive():
+                pytest.fail(
+                    f"{self.name} exited with {self.proc.returncode} before logging {text!r}:\n{self.log()[-4000:]}"
+                )
+            return False
+
+        wait_for(logged, timeout=timeout, interval=0.2, what=f"{self.name} to log {text!r}")
+        return self.log()
+
+    def signal(self, sig: int) -> None:
+        if self.alive():
+            os.killpg(self.proc.pid, sig)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM (beat releases its lock); SIGKILL the whole group if it does not exit in time."""
+        if not self.alive():
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+
+BEAT_SENT = "Sending due task"
+
+
+def start_beat(
+    *, name: str, tmp_dir: Path, env_overrides: dict[str, str] | None = None, wait: bool = True
+) -> ServiceProcess:
+    """`celery -A lms beat` with the scheduler from settings (the single-beat lock included)."""
+    log_path = tmp_dir / f"{name}.log"
+    # Ticks at least every second (5 s in production), so tests see changes quickly.
+    command = [sys.executable, "-m", "celery", "-A", "lms", "beat", "-l", "INFO", "--max-interval", "1",
+               "-s", str(tmp_dir / f"{name}-schedule")]  # fmt: skip
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=process_env(mail_dir=tmp_dir / "mail", **(env_overrides or {})),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    beat = ServiceProcess(name=name, proc=proc, log_path=log_path)
+    if wait:
+        _stop_on_failure(beat, lambda: beat.wait_log("beat: Starting..."))
+    return beat
+
+
+def _stop_on_failure(process: ServiceProcess, wait: Callable[[], object]) -> None:
+    """Run `wait`; if it fails, stop the process first: none may outlive its test."""
+    try:
+        wait()
+    except BaseException:
+        process.stop(timeout=10)
+        raise
+
+
+def beat_sends(beat: ServiceProcess, schedule_name: str) -> int:
+    """How many times this beat sent the periodic task `schedule_name`."""
+    return beat.log().count(f"{BEAT_SENT} {schedule_name} (")
+
+
+# --- flower ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_get(url: str, *, auth: tuple[str, str] | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
+    """(status, body) of a GET, without raising on 4xx/5xx."""
+    request = urllib.request.Request(url)  # noqa: S310 - a local test server
+    if auth:
+        request.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def start_flower(
+    *,
+    tmp_dir: Path,
+    basic_auth: str | None,
+    env_overrides: dict[str, str] | None = None,
+    wait: bool = True,
+) -> ServiceProcess:
+    """`celery -A lms flower` on a free port (flowerconfig.py applies); `.extra["url"]` is its address."""
+    port = free_port()
+    log_path = tmp_dir / "flower.log"
+    env = process_env(mail_dir=tmp_dir / "mail", **(env_overrides or {}))
+    env.pop("FLOWER_BASIC_AUTH", None)
+    if basic_auth is not None:
+        env["FLOWER_BASIC_AUTH"] = basic_auth
+    command = [sys.executable, "-m", "celery", "-A", "lms", "flower", f"--port={port}"]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    flower = ServiceProcess(name="flower", proc=proc, log_path=log_path, extra={"url": f"http://127.0.0.1:{port}"})
+    if wait:
+        _stop_on_failure(flower, lambda: flower.wait_log("Visit me at"))
+        _stop_on_failure(
+            flower,
+            lambda: wait_for(
+                lambda: _answers(flower.extra["url"] + "/healthcheck"), timeout=15, what="flower to answer"
+            ),
+        )
+    return flower
+
+
+def _answers(url: str) -> bool:
+    try:
+        return http_get(url, timeout=1)[0] < 500
+    except OSError:
+        return False

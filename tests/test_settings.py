@@ -81,6 +81,7 @@ def test_production_settings_pass_the_deploy_check():
         "SECRET_KEY": "x9" * 30 + "-production-like-secret-key",
         "ALLOWED_HOSTS": "lms.example.com",
         "DATABASE_URL": "postgres://u:p@db:5432/lms",
+        "FLOWER_BASIC_AUTH": "ops:a-long-flower-password",
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -113,7 +114,8 @@ def test_celery_is_configured_as_the_design_says():
     )
     assert conf.result_backend == "django-db"
     assert conf.result_extended and conf.task_track_started
-    assert conf.beat_scheduler == "django_celery_beat.schedulers:DatabaseScheduler"
+    assert conf.beat_scheduler == "lms.beat:LockedDatabaseScheduler"
+    assert conf.beat_sync_every == 1
     assert not conf.beat_schedule
 
 
@@ -143,3 +145,31 @@ def test_redis_visibility_timeout_exceeds_every_time_limit_and_retry_delay():
         assert task.time_limit and task.soft_time_limit, f"{name} has no time limits"
         assert task.time_limit <= settings.TASK_MAX_DELAY_SECONDS
         assert (getattr(task, "retry_backoff_max", 0) or 0) <= settings.TASK_MAX_DELAY_SECONDS
+
+
+def test_beat_scheduler_is_django_celery_beats_database_scheduler_behind_a_lock():
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    from lms.beat import LockedDatabaseScheduler
+
+    assert issubclass(LockedDatabaseScheduler, DatabaseScheduler)
+    assert DatabaseScheduler(app=app, lazy=True).max_interval < settings.BEAT_LOCK_TIMEOUT
+
+
+def test_production_deploy_check_reports_missing_flower_credentials():
+    env = {
+        "SECRET_KEY": "x9" * 30 + "-production-like-secret-key",
+        "ALLOWED_HOSTS": "lms.example.com",
+        "DJANGO_SETTINGS_MODULE": "lms.settings_production",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "FLOWER_"))}, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode != 0
+    assert "lms.W005" in result.stderr

@@ -6,11 +6,16 @@ Invariants:
 - a password-reset token works once (Django's generator hashes the password it replaces) and
   expires after PASSWORD_RESET_TIMEOUT; asking for a reset never reveals whether the address
   has an account;
-- resetting a password logs out every session: all outstanding refresh tokens are blacklisted.
+- resetting a password logs out every session: all outstanding refresh tokens are blacklisted;
+- maintenance deletes only what nobody can use: expired refresh tokens (with their blacklist
+  entries) and accounts unverified UNVERIFIED_USER_MAX_DAYS after joining, never staff or
+  superusers; it works in committed batches, so a second run finds nothing left.
 """
 
 import logging
 import uuid
+from collections.abc import Callable
+from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
@@ -18,12 +23,15 @@ from django.contrib.auth.tokens import default_token_generator
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError, RestrictedError
+from django.utils import timezone
 from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from lms.dispatch import dispatch_on_commit
 from lms.errors import InvalidInput
+from lms.users import selectors
 from lms.users.models import User
 
 logger = logging.getLogger(__name__)
@@ -131,3 +139,97 @@ def user_logout_everywhere(*, user: User) -> int:
         [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
     )
     return len(blacklisted)
+
+
+# --- Maintenance (run by lms.users.tasks on beat's schedule, and by manage.py commands) -----
+
+# Each batch is one short transaction: a clean-up never holds locks on many rows at once, and
+# a run stopped by its time limit keeps every batch it finished. A thousand rows take a few
+# milliseconds to delete.
+CLEANUP_BATCH_SIZE = 1000
+
+
+def token_cleanup_expired(
+    *,
+    now: datetime | None = None,
+    batch_size: int = CLEANUP_BATCH_SIZE,
+    on_batch: Callable[[int], None] | None = None,
+) -> dict[str, int]:
+    """Delete expired refresh tokens and their blacklist entries. A second run deletes nothing."""
+    now = now or timezone.now()
+    summary = {"tokens_deleted": 0, "blacklist_entries_deleted": 0}
+    while True:
+        with transaction.atomic():
+            ids = list(
+                selectors.outstanding_tokens_expired(now=now).order_by("pk").values_list("pk", flat=True)[:batch_size]
+            )
+            if not ids:
+                break
+            blacklisted, _ = BlacklistedToken.objects.filter(token_id__in=ids).delete()
+            tokens, _ = OutstandingToken.objects.filter(pk__in=ids).delete()
+        summary["tokens_deleted"] += tokens
+        summary["blacklist_entries_deleted"] += blacklisted
+        if on_batch:
+            on_batch(len(ids))
+    logger.info(
+        "Deleted %d expired refresh token(s) and %d blacklist entr(ies)",
+        summary["tokens_deleted"],
+        summary["blacklist_entries_deleted"],
+    )
+    return summary
+
+
+def _user_delete_with_data(*, user_ids: list) -> int:
+    """Delete these accounts and what belongs to them; returns how many accounts went."""
+    # Refresh tokens only lose their user (SET_NULL) when it is deleted: remove them too.
+    OutstandingToken.objects.filter(user_id__in=user_ids).delete()
+    _, per_model = User.objects.filter(pk__in=user_ids).delete()
+    return per_model.get(User._meta.label, 0)
+
+
+def user_cleanup_unverified(
+    *,
+    now: datetime | None = None,
+    max_days: int | None = None,
+    batch_size: int = CLEANUP_BATCH_SIZE,
+    on_batch: Callable[[int], None] | None = None,
+) -> dict[str, int]:
+    """Delete accounts unverified `max_days` (UNVERIFIED_USER_MAX_DAYS) after joining, with their data.
+
+    Staff and superusers are never deleted. An account whose data another app protects from
+    deletion is skipped and logged, not retried forever. A second run deletes nothing.
+    """
+    now = now or timezone.now()
+    max_days = settings.UNVERIFIED_USER_MAX_DAYS if max_days is None else max_days
+    summary = {"users_deleted": 0, "users_skipped": 0}
+    last_pk = None
+    while True:
+        stale = selectors.users_unverified_stale(now=now, max_days=max_days).order_by("pk")
+        if last_pk is not None:
+            stale = stale.filter(pk__gt=last_pk)  # keyset paging: a skipped account is not met again
+        with transaction.atomic():
+            # Locked, and the conditions checked again: an account verified meanwhile stays.
+            ids = list(stale.select_for_update().values_list("pk", flat=True)[:batch_size])
+            if not ids:
+                break
+            last_pk = ids[-1]
+            try:
+                with transaction.atomic():
+                    summary["users_deleted"] += _user_delete_with_data(user_ids=ids)
+            except (ProtectedError, RestrictedError):
+                for user_id in ids:  # one by one, to delete all but the protected ones
+                    try:
+                        with transaction.atomic():
+                            summary["users_deleted"] += _user_delete_with_data(user_ids=[user_id])
+                    except (ProtectedError, RestrictedError):
+                        logger.warning("Unverified account %s not deleted: other data protects it", user_id)
+                        summary["users_skipped"] += 1
+        if on_batch:
+            on_batch(len(ids))
+    logger.info(
+        "Deleted %d account(s) unverified for %d+ days (%d skipped)",
+        summary["users_deleted"],
+        max_days,
+        summary["users_skipped"],
+    )
+    return summary

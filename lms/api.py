@@ -1,0 +1,59 @@
+"""Operations API: a task's state (staff) and the health check (public).
+
+See the shared API contract, "Tasks and health".
+"""
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny, IsAdminUser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from lms.health import OK, health_report
+from lms.selectors import task_result_get
+
+
+class TaskStatusSerializer(serializers.Serializer):
+    task_id = serializers.CharField()
+    task_name = serializers.CharField(allow_null=True)
+    status = serializers.CharField()
+    result = serializers.JSONField(allow_null=True)
+    date_done = serializers.DateTimeField(allow_null=True)
+
+
+class HealthSerializer(serializers.Serializer):
+    database = serializers.ChoiceField(choices=["ok", "error"])
+    broker = serializers.ChoiceField(choices=["ok", "error", "not configured"])
+    workers = serializers.IntegerField(allow_null=True, help_text="Workers answering a ping; null if unknown.")
+    beat = serializers.FloatField(allow_null=True, help_text="Seconds since beat's last tick; null if never.")
+
+
+class TaskStatusView(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        responses={
+            200: TaskStatusSerializer,
+            401: OpenApiResponse(description="Not authenticated"),
+            403: OpenApiResponse(description="Not staff"),
+        }
+    )
+    def get(self, request, task_id: str):
+        return Response(TaskStatusSerializer(task_result_get(task_id=task_id)).data)
+
+
+class HealthView(APIView):
+    # Public and cheap to call: no authentication, so no database read before the check.
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        responses={
+            200: HealthSerializer,
+            503: OpenApiResponse(HealthSerializer, description="The database is not answering"),
+        }
+    )
+    def get(self, request):
+        report = health_report()
+        code = status.HTTP_200_OK if report["database"] == OK else status.HTTP_503_SERVICE_UNAVAILABLE
+        return Response(HealthSerializer(report).data, status=code)

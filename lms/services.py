@@ -1,0 +1,166 @@
+"""Operations use cases of the project itself: the default periodic schedules.
+
+Invariants:
+- the schedules live in the database (django-celery-beat), where admins edit them; the code
+  holds only their defaults (DESIGN.md, "Schedules");
+- installing the defaults is idempotent and never overwrites a stored schedule: an admin's edit,
+  its enabled flag and beat's last_run_at survive every re-run. Only `reset=True` puts the
+  defaults back, and even then the run history (last_run_at, total_run_count) is kept.
+"""
+
+import logging
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DefaultSchedule:
+    name: str
+    task: str
+    description: str
+    minute: str = "0"
+    hour: str = "*"
+    day_of_week: str = "*"
+    day_of_month: str = "*"
+    month_of_year: str = "*"
+    # A run still waiting this long after it was due is dropped: the next one is on its way.
+    expire_seconds: int | None = None
+
+    @property
+    def crontab_fields(self) -> dict[str, str]:
+        return {
+            "minute": self.minute,
+            "hour": self.hour,
+            "day_of_week": self.day_of_week,
+            "day_of_month": self.day_of_month,
+            "month_of_year": self.month_of_year,
+        }
+
+    def __str__(self) -> str:
+        cron = " ".join(self.crontab_fields.values())
+        return f"{self.name}: {self.task} at {cron} ({settings.CELERY_TIMEZONE})"
+
+
+DEFAULT_SCHEDULES: tuple[DefaultSchedule, ...] = (
+    DefaultSchedule(
+        name="cleanup-expired-tokens",
+        task="lms.users.tasks.cleanup_expired_tokens",
+        description="Delete expired refresh tokens and their blacklist entries.",
+        hour="3",
+    ),
+    DefaultSchedule(
+        name="cleanup-unverified-users",
+        task="lms.users.tasks.cleanup_unverified_users",
+        description="Delete accounts still unverified UNVERIFIED_USER_MAX_DAYS after joining.",
+        minute="30",
+        hour="3",
+    ),
+    DefaultSchedule(
+        name="generate-daily-analytics",
+        task="enrollments.tasks.generate_daily_analytics",
+        description="Yesterday's enrollment and completion figures.",
+        hour="1",
+    ),
+    DefaultSchedule(
+        name="generate-hourly-analytics",
+        task="enrollments.tasks.generate_hourly_analytics",
+        description="The last hour's enrollment and completion figures.",
+        expire_seconds=60 * 60,
+    ),
+    DefaultSchedule(
+        name="weekly-report",
+        task="enrollments.tasks.generate_weekly_report",
+        description="The weekly PDF report, e-mailed to staff.",
+        hour="9",
+        day_of_week="1",
+    ),
+    DefaultSchedule(
+        name="monthly-archive",
+        task="enrollments.tasks.monthly_archive",
+        description="Archive last month's data.",
+        hour="0",
+        day_of_month="1",
+    ),
+    DefaultSchedule(
+        name="cleanup-stale-progress",
+        task="enrollments.tasks.cleanup_stale_progress",
+        description="Remove progress rows left behind by deleted lessons and enrollments.",
+        hour="2",
+    ),
+    # Publishes jobs the broker missed at commit time (the dispatcher's outbox): without it
+    # they would wait forever. Every minute; a sweep still waiting then is superseded.
+    DefaultSchedule(
+        name="dispatch-outbox",
+        task="lms.tasks.dispatch_outbox",
+        description="Publish queued jobs the broker did not take at commit time.",
+        minute="*",
+        expire_seconds=60,
+    ),
+    # Celery's own: deletes expired rows of django-celery-results (CELERY_RESULT_EXPIRES).
+    # Same name and time as django-celery-beat's built-in entry, so there is only ever one.
+    DefaultSchedule(
+        name="celery.backend_cleanup",
+        task="celery.backend_cleanup",
+        description="Delete task results older than CELERY_RESULT_EXPIRES.",
+        hour="4",
+        expire_seconds=12 * 60 * 60,
+    ),
+)
+
+
+@dataclass
+class ScheduleInstallResult:
+    created: list[DefaultSchedule] = field(default_factory=list)
+    reset: list[DefaultSchedule] = field(default_factory=list)
+    kept: list[DefaultSchedule] = field(default_factory=list)
+
+
+def _crontab_for(default: DefaultSchedule) -> CrontabSchedule:
+    fields = {**default.crontab_fields, "timezone": settings.CELERY_TIMEZONE}
+    # filter().first(): an admin may have created the same crontab twice.
+    return CrontabSchedule.objects.filter(**fields).first() or CrontabSchedule.objects.create(**fields)
+
+
+def _apply_default(task: PeriodicTask, default: DefaultSchedule, crontab: CrontabSchedule) -> None:
+    task.task = default.task
+    task.description = default.description
+    task.crontab = crontab
+    task.interval = task.solar = task.clocked = None
+    task.args, task.kwargs, task.headers = "[]", "{}", "{}"
+    task.queue = task.exchange = task.routing_key = task.priority = None
+    task.expires, task.expire_seconds = None, default.expire_seconds
+    task.start_time, task.one_off, task.enabled = None, False, True
+
+
+def schedule_defaults_install(*, reset: bool = False) -> ScheduleInstallResult:
+    """Create every missing default schedule; with `reset`, also restore the existing ones."""
+    result = ScheduleInstallResult()
+    for default in DEFAULT_SCHEDULES:
+        with transaction.atomic():
+            crontab = _crontab_for(default)
+            task = PeriodicTask.objects.select_for_update().filter(name=default.name).first()
+            if task is None:
+                task = PeriodicTask(name=default.name)
+                _apply_default(task, default, crontab)
+                try:
+                    with transaction.atomic():
+                        task.save()
+                except IntegrityError:  # created concurrently: theirs stays
+                    result.kept.append(default)
+                    continue
+                result.created.append(default)
+            elif reset:
+                _apply_default(task, default, crontab)
+                task.save()
+                result.reset.append(default)
+            else:
+                result.kept.append(default)
+    logger.info(
+        "Default schedules: %d created, %d reset, %d kept", len(result.created), len(result.reset), len(result.kept)
+    )
+    return result

@@ -1,0 +1,27 @@
+"""Reads behind the account maintenance jobs: what a clean-up would delete."""
+
+from datetime import datetime, timedelta
+
+from django.db.models import QuerySet
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+from lms.users.models import User
+
+
+def outstanding_tokens_expired(*, now: datetime) -> QuerySet[OutstandingToken]:
+    """Refresh tokens past their expiry: nobody can use them any more."""
+    return OutstandingToken.objects.filter(expires_at__lte=now)
+
+
+def blacklisted_tokens_expired(*, now: datetime) -> QuerySet[BlacklistedToken]:
+    return BlacklistedToken.objects.filter(token__expires_at__lte=now)
+
+
+def users_unverified_stale(*, now: datetime, max_days: int) -> QuerySet[User]:
+    """Accounts unverified `max_days` or more after joining. Never staff or superusers."""
+    return User.objects.filter(
+        is_verified=False,
+        is_staff=False,
+        is_superuser=False,
+        date_joined__lte=now - timedelta(days=max_days),
+    )

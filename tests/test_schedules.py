@@ -1,0 +1,125 @@
+"""manage.py setup_schedules: the design's defaults, installed once, never overwriting an edit."""
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
+
+from lms.celery import app
+from lms.services import DEFAULT_SCHEDULES, schedule_defaults_install
+
+TOKENS_TASK = "lms.users.tasks.cleanup_expired_tokens"
+
+pytestmark = pytest.mark.django_db
+
+# name -> (task, minute, hour, day_of_week, day_of_month): DESIGN.md, "Schedules"
+EXPECTED = {
+    "cleanup-expired-tokens": ("lms.users.tasks.cleanup_expired_tokens", "0", "3", "*", "*"),
+    "cleanup-unverified-users": ("lms.users.tasks.cleanup_unverified_users", "30", "3", "*", "*"),
+    "generate-daily-analytics": ("enrollments.tasks.generate_daily_analytics", "0", "1", "*", "*"),
+    "generate-hourly-analytics": ("enrollments.tasks.generate_hourly_analytics", "0", "*", "*", "*"),
+    "weekly-report": ("enrollments.tasks.generate_weekly_report", "0", "9", "1", "*"),
+    "monthly-archive": ("enrollments.tasks.monthly_archive", "0", "0", "*", "1"),
+    "cleanup-stale-progress": ("enrollments.tasks.cleanup_stale_progress", "0", "2", "*", "*"),
+    "dispatch-outbox": ("lms.tasks.dispatch_outbox", "*", "*", "*", "*"),
+    "celery.backend_cleanup": ("celery.backend_cleanup", "0", "4", "*", "*"),
+}
+
+
+def setup_schedules(*args) -> str:
+    out = StringIO()
+    call_command("setup_schedules", *args, stdout=out)
+    return out.getvalue()
+
+
+def stored() -> dict:
+    return {
+        t.name: (t.task, t.crontab.minute, t.crontab.hour, t.crontab.day_of_week, t.crontab.day_of_month)
+        for t in PeriodicTask.objects.select_related("crontab")
+    }
+
+
+def test_setup_schedules_installs_every_default_in_utc():
+    output = setup_schedules()
+
+    assert stored() == EXPECTED
+    assert all(str(t.crontab.timezone) == "UTC" and t.enabled for t in PeriodicTask.objects.all())
+    assert "Schedules: 9 created, 0 reset, 0 kept." in output
+    # tasks another app has not delivered yet are named, not hidden
+    for task_name in {d.task for d in DEFAULT_SCHEDULES} - set(app.tasks.keys()):
+        assert f"{task_name} is not a registered task" in output
+    assert f"{TOKENS_TASK} is not a registered task" not in output
+
+
+def test_setup_schedules_run_again_changes_nothing():
+    setup_schedules()
+    before = list(PeriodicTask.objects.order_by("name").values())
+
+    output = setup_schedules()
+
+    assert list(PeriodicTask.objects.order_by("name").values()) == before
+    assert "Schedules: 0 created, 0 reset, 9 kept." in output
+    assert CrontabSchedule.objects.count() == len(EXPECTED)  # re-used, never duplicated
+
+
+def test_setup_schedules_keeps_an_admins_edit_and_beats_last_run():
+    # given defaults an admin then edited, and that beat ran
+    setup_schedules()
+    last_run = timezone.now() - timedelta(hours=2)
+    task = PeriodicTask.objects.get(name="cleanup-expired-tokens")
+    task.crontab, task.interval = None, IntervalSchedule.objects.create(every=6, period=IntervalSchedule.HOURS)
+    task.save()
+    PeriodicTask.objects.filter(name="cleanup-expired-tokens").update(last_run_at=last_run, total_run_count=5)
+    weekly = PeriodicTask.objects.get(name="weekly-report")
+    weekly.enabled = False
+    weekly.save()
+
+    # when the command runs again (as every deploy does)
+    setup_schedules()
+
+    # then their edits and the run history are untouched
+    task.refresh_from_db()
+    assert (task.interval.every, task.interval.period, task.crontab) == (6, "hours", None)
+    assert (task.last_run_at, task.total_run_count) == (last_run, 5)
+    assert not PeriodicTask.objects.get(name="weekly-report").enabled
+
+
+def test_setup_schedules_reset_restores_the_defaults_but_keeps_the_run_history():
+    setup_schedules()
+    last_run = timezone.now() - timedelta(hours=2)
+    task = PeriodicTask.objects.get(name="cleanup-expired-tokens")
+    task.crontab, task.interval = None, IntervalSchedule.objects.create(every=6, period=IntervalSchedule.HOURS)
+    task.kwargs, task.enabled = '{"x": 1}', True
+    task.save()
+    PeriodicTask.objects.filter(pk=task.pk).update(last_run_at=last_run, total_run_count=5)
+    PeriodicTask.objects.filter(name="weekly-report").update(enabled=False)
+
+    output = setup_schedules("--reset")
+
+    assert stored() == EXPECTED
+    task.refresh_from_db()
+    assert (task.interval, task.kwargs, task.enabled) == (None, "{}", True)
+    assert (task.last_run_at, task.total_run_count) == (last_run, 5)
+    assert PeriodicTask.objects.get(name="weekly-report").enabled
+    assert "Schedules: 0 created, 9 reset, 0 kept." in output
+
+
+def test_setup_schedules_adds_only_what_is_missing():
+    setup_schedules()
+    PeriodicTask.objects.filter(name="monthly-archive").delete()
+
+    result = schedule_defaults_install()
+
+    assert [d.name for d in result.created] == ["monthly-archive"]
+    assert len(result.kept) == len(DEFAULT_SCHEDULES) - 1
+
+
+def test_setup_schedules_tells_a_running_beat_to_reload():
+    PeriodicTasks.objects.all().delete()
+
+    setup_schedules()
+
+    assert PeriodicTasks.last_change() is not None
