@@ -14,7 +14,7 @@ from certificates import selectors
 from certificates.models import Certificate
 from certificates.services import certificate_verify_url
 from certificates.tasks import revoke_certificate as revoke_certificate_task
-from courses.api import TaskAcceptedSerializer, task_accepted
+from lms.api import TaskAcceptedSerializer, task_accepted
 from lms.dispatch import dispatch_on_commit
 from lms.errors import NotFound
 from lms.routing import UUID_PATTERN

@@ -1,6 +1,6 @@
 """Course catalogue, enrolling, and the staff recalculation trigger (API contract, "Courses")."""
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import filters, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
@@ -10,6 +10,7 @@ from courses import selectors
 from courses.models import Course, Lesson
 from enrollments.api import EnrollmentSerializer
 from enrollments.services import course_progress_recalculate_later, enrollment_create
+from lms.api import TaskAcceptedSerializer, task_accepted
 from lms.errors import NotFound
 from lms.routing import UUID_PATTERN
 
@@ -36,19 +37,6 @@ class CourseDetailSerializer(CourseSerializer):
     class Meta(CourseSerializer.Meta):
         fields = [*CourseSerializer.Meta.fields, "lessons"]
         read_only_fields = fields
-
-
-TaskAcceptedSerializer = inline_serializer(
-    "TaskAccepted", {"task_id": serializers.CharField(), "status_url": serializers.CharField()}
-)
-
-
-def task_accepted(request, task_id: str) -> Response:
-    """202 with where to follow the job (GET /api/tasks/<id>/, staff only)."""
-    return Response(
-        {"task_id": task_id, "status_url": request.build_absolute_uri(f"/api/tasks/{task_id}/")},
-        status=status.HTTP_202_ACCEPTED,
-    )
 
 
 class CourseViewSet(viewsets.ReadOnlyModelViewSet):

@@ -3,7 +3,8 @@
 See the shared API contract, "Tasks and health".
 """
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
@@ -26,6 +27,17 @@ class HealthSerializer(serializers.Serializer):
     broker = serializers.ChoiceField(choices=["ok", "error", "not configured"])
     workers = serializers.IntegerField(allow_null=True, help_text="Workers answering a ping; null if unknown.")
     beat = serializers.FloatField(allow_null=True, help_text="Seconds since beat's last tick; null if never.")
+
+
+TaskAcceptedSerializer = inline_serializer(
+    "TaskAccepted", {"task_id": serializers.CharField(), "status_url": serializers.CharField()}
+)
+
+
+def task_accepted(request, task_id: str) -> Response:
+    """202 for an operation handed to a background job, with where to follow it (staff only)."""
+    status_url = request.build_absolute_uri(reverse("task-status", kwargs={"task_id": task_id}))
+    return Response({"task_id": task_id, "status_url": status_url}, status=status.HTTP_202_ACCEPTED)
 
 
 class TaskStatusView(APIView):

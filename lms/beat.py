@@ -172,7 +172,7 @@ class LockedDatabaseScheduler(DatabaseScheduler):
 
 @signals.beat_init.connect(dispatch_uid="lms.beat.refuse_unlocked_scheduler")
 def refuse_unlocked_scheduler(sender=None, **kwargs):
-    """Refuse to run beat with a scheduler that ignores the lock (e.g. `beat -S django`).
+    """Refuse to run beat with a scheduler that ignores the lock (any other than ours).
 
     Such a beat, started next to the real one, would send every periodic task a second time.
     """
@@ -180,6 +180,6 @@ def refuse_unlocked_scheduler(sender=None, **kwargs):
     if scheduler is not None and not isinstance(scheduler, LockedDatabaseScheduler):
         raise SystemExit(
             f"Refusing to start beat with {type(scheduler).__module__}.{type(scheduler).__name__}: it "
-            "ignores the single-beat lock. Start it as `celery -A lms beat` (no -S option); the scheduler "
+            "ignores the single-beat lock. Start it as `celery -A lms beat` (or `-S django`); the scheduler "
             f"comes from CELERY_BEAT_SCHEDULER ({settings.CELERY_BEAT_SCHEDULER})."
         )

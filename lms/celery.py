@@ -3,9 +3,36 @@
 import os
 
 from celery import Celery
+from celery.apps.beat import Beat
+from kombu.utils.objects import cached_property
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lms.settings")
 
-app = Celery("lms", task_cls="lms.task_base:LmsTask")
+# What `beat -S django` names: django-celery-beat's plain DatabaseScheduler, which knows nothing
+# of the single-beat lock (lms/beat.py).
+PLAIN_DATABASE_SCHEDULERS = (
+    "django",
+    "django_celery_beat.schedulers:DatabaseScheduler",
+    "django_celery_beat.schedulers.DatabaseScheduler",
+)
+
+
+class LmsBeat(Beat):
+    """`celery -A lms beat [-S django]`: the configured scheduler, i.e. the database scheduler
+    behind the single-beat lock, so no way of starting beat sends periodic tasks twice."""
+
+    def __init__(self, *args, scheduler=None, scheduler_cls=None, **kwargs):
+        if (scheduler or scheduler_cls) in PLAIN_DATABASE_SCHEDULERS:
+            scheduler = scheduler_cls = None  # Beat then takes CELERY_BEAT_SCHEDULER
+        super().__init__(*args, scheduler=scheduler, scheduler_cls=scheduler_cls, **kwargs)
+
+
+class LmsCelery(Celery):
+    @cached_property
+    def Beat(self):
+        return self.subclass_with_self(LmsBeat)
+
+
+app = LmsCelery("lms", task_cls="lms.task_base:LmsTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

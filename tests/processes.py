@@ -289,13 +289,18 @@ BEAT_SENT = "Sending due task"
 
 
 def start_beat(
-    *, name: str, tmp_dir: Path, env_overrides: dict[str, str] | None = None, wait: bool = True
+    *,
+    name: str,
+    tmp_dir: Path,
+    env_overrides: dict[str, str] | None = None,
+    wait: bool = True,
+    extra_args: tuple[str, ...] = (),
 ) -> ServiceProcess:
     """`celery -A lms beat` with the scheduler from settings (the single-beat lock included)."""
     log_path = tmp_dir / f"{name}.log"
     # Ticks at least every second (5 s in production), so tests see changes quickly.
     command = [sys.executable, "-m", "celery", "-A", "lms", "beat", "-l", "INFO", "--max-interval", "1",
-               "-s", str(tmp_dir / f"{name}-schedule")]  # fmt: skip
+               "-s", str(tmp_dir / f"{name}-schedule"), *extra_args]  # fmt: skip
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             command,

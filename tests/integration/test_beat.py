@@ -14,7 +14,7 @@ from django_celery_results.models import TaskResult
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from tests.factories import UserFactory
-from tests.processes import ROOT, beat_sends, process_env, wait_for
+from tests.processes import ROOT, beat_sends, process_env, start_beat, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -116,16 +116,28 @@ def test_standby_beat_takes_over_when_the_holder_dies_and_keeps_the_schedule(sta
     assert beat_sends(holder, "tokens-every-5s") + beat_sends(standby, "tokens-every-5s") == 3
 
 
+def test_beat_started_with_s_django_still_schedules_behind_the_lock(live_worker, tmp_path):
+    # when beat is started the way DESIGN.md writes it, `celery -A lms beat -S django`
+    beat = start_beat(name="beat-s-django", tmp_dir=tmp_path, extra_args=("-S", "django"))
+    try:
+        # then it runs the locked database scheduler (it takes the single-beat lock)
+        beat.wait_log("acquired: this beat schedules", timeout=20)
+        assert "LockedDatabaseScheduler" in beat.log()
+    finally:
+        beat.stop()
+
+
 def test_beat_refuses_a_scheduler_that_ignores_the_lock(live_worker, tmp_path):
-    # when beat is started with django-celery-beat's own scheduler
+    # when beat is started with a scheduler that knows nothing of the lock
     result = subprocess.run(
-        [sys.executable, "-m", "celery", "-A", "lms", "beat", "-S", "django", "-s", str(tmp_path / "schedule")],
+        [sys.executable, "-m", "celery", "-A", "lms", "beat", "-S", "celery.beat:PersistentScheduler",
+         "-s", str(tmp_path / "schedule")],
         cwd=ROOT,
         env=process_env(mail_dir=tmp_path),
         capture_output=True,
         text=True,
         timeout=60,
-    )
+    )  # fmt: skip
 
     # then it refuses to run, and says how to start it
     assert result.returncode != 0
