@@ -1,6 +1,7 @@
 """System checks for the background-job setup (`manage.py check`), ids lms.W001-lms.W005.
 
-- W001 Redis visibility timeout not above the longest task time limit or retry delay;
+- W001 Redis visibility timeout not above the longest retry delay plus the longest time limit
+  (a retried job stays unacknowledged while it waits, then while it runs);
 - W002 Celery and Django disagree on the time zone;
 - W003 a task route (or the default queue) names a queue that is not declared;
 - W004 an enabled periodic task names a task no code registers (database check: run with
@@ -26,9 +27,10 @@ def _celery_app():
     return app
 
 
-def _task_delays(app) -> list[tuple[int | float, str]]:
-    """Every time limit and retry delay in use, as (seconds, what) pairs."""
-    delays = [(settings.TASK_MAX_DELAY_SECONDS, "TASK_MAX_DELAY_SECONDS")]
+def _task_delays(app) -> tuple[list[tuple[int | float, str]], list[tuple[int | float, str]]]:
+    """Every time limit and every retry delay in use, as lists of (seconds, what) pairs."""
+    limits = [(settings.TASK_MAX_DELAY_SECONDS, "TASK_MAX_DELAY_SECONDS")]
+    delays = [(0, "no retry")]
     for name, task in sorted(app.tasks.items()):
         for attribute, default in (
             ("time_limit", app.conf.task_time_limit),
@@ -36,13 +38,12 @@ def _task_delays(app) -> list[tuple[int | float, str]]:
         ):
             seconds = getattr(task, attribute, None) or default
             if seconds:
-                delays.append((seconds, f"{name} {attribute}"))
-        if getattr(task, "autoretry_for", None):
-            if getattr(task, "retry_backoff", False):
-                delays.append((task.retry_backoff_max, f"{name} retry_backoff_max"))
-            else:
-                delays.append((task.default_retry_delay, f"{name} default_retry_delay"))
-    return delays
+                limits.append((seconds, f"{name} {attribute}"))
+        if getattr(task, "autoretry_for", None) and getattr(task, "retry_backoff", False):
+            delays.append((task.retry_backoff_max, f"{name} retry_backoff_max"))
+        else:  # also the delay of a retry after a lost worker (task_retry_on_worker_lost)
+            delays.append((task.default_retry_delay, f"{name} default_retry_delay"))
+    return limits, delays
 
 
 @register("celery")
@@ -51,13 +52,16 @@ def check_visibility_timeout(app_configs=None, **kwargs):
         return []
     transport_options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", None) or {}
     visibility = transport_options.get("visibility_timeout", KOMBU_DEFAULT_VISIBILITY_TIMEOUT)
-    seconds, what = max(_task_delays(_celery_app()), key=lambda delay: delay[0])
+    limits, delays = _task_delays(_celery_app())
+    limit, limit_what = max(limits, key=lambda pair: pair[0])
+    delay, delay_what = max(delays, key=lambda pair: pair[0])
+    seconds, what = limit + delay, f"{delay_what} ({delay} s) plus {limit_what} ({limit} s)"
     if visibility > seconds:
         return []
     return [
         CheckWarning(
-            f"The broker's visibility_timeout ({visibility} s) is not longer than {what} ({seconds} s): the "
-            "broker would hand a job that is still running, or waiting to retry, to a second worker.",
+            f"The broker's visibility_timeout ({visibility} s) is not longer than {what}: the broker "
+            "would hand a job that is still waiting to retry, or running, to a second worker.",
             hint=f"Set CELERY_VISIBILITY_TIMEOUT above {seconds} seconds, or shorten that limit.",
             id="lms.W001",
         )

@@ -221,7 +221,7 @@ CELERY_TASK_TIME_LIMIT = 90
 # exceed it, or Redis hands a still-running (or still-waiting) job to a second worker.
 TASK_MAX_DELAY_SECONDS = 15 * 60
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=2 * 60 * 60),
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=30 * 60),
     # Redis: never wait long to connect (an unreachable host must not hang a request).
     "socket_connect_timeout": env.float("CELERY_BROKER_SOCKET_CONNECT_TIMEOUT", default=1.0),
     # Redis: how often a worker looks for jobs a dead worker left unacknowledged (older than the

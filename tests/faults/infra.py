@@ -19,8 +19,10 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import kombu.exceptions
 import kombu.pools
 import pytest
+import redis.exceptions
 from kombu import Connection
 
 from tests.processes import ALL_QUEUES, ROOT, process_env, read_mail, wait_for
@@ -259,7 +261,19 @@ class Stack:
         return beat
 
     def drained(self) -> bool:
-        """Nothing queued, prefetched, running or waiting in the outbox."""
+        """Nothing queued, prefetched, running or waiting in the outbox (False while the broker
+        is unreachable, e.g. just restarted)."""
+        try:
+            return self._drained()
+        except (OSError, kombu.exceptions.OperationalError, redis.exceptions.ConnectionError):
+            kombu.pools.reset()  # pooled connections died with the broker
+            from lms.celery import app
+
+            app._pool = None
+            app.amqp._producer_pool = None
+            return False
+
+    def _drained(self) -> bool:
         from lms.celery import app
         from lms.models import OutboxMessage
 
