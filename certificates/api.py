@@ -17,6 +17,7 @@ from certificates.tasks import revoke_certificate as revoke_certificate_task
 from courses.api import TaskAcceptedSerializer, task_accepted
 from lms.dispatch import dispatch_on_commit
 from lms.errors import NotFound
+from lms.fields import StrictCharField
 from lms.routing import UUID_PATTERN
 
 
@@ -68,7 +69,7 @@ def verification(certificate: Certificate) -> dict:
 
 
 class RevokeSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=500)
+    reason = StrictCharField(max_length=500)
 
 
 class VerifyRateThrottle(AnonRateThrottle):

@@ -11,6 +11,7 @@ from rest_framework_simplejwt.serializers import TokenBlacklistSerializer
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from lms.errors import InvalidInput
+from lms.fields import StrictCharField
 from lms.users import services
 from lms.users.models import User
 
@@ -49,12 +50,12 @@ class MeSerializer(serializers.ModelSerializer):
 
 class RegisterSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
-    full_name = serializers.CharField(max_length=200)
+    password = StrictCharField(max_length=128, write_only=True, trim_whitespace=False)
+    full_name = StrictCharField(max_length=200)
 
 
 class TokenSerializer(serializers.Serializer):
-    token = serializers.CharField(max_length=1000)
+    token = StrictCharField(max_length=1000)
 
 
 class PasswordResetSerializer(serializers.Serializer):
@@ -62,13 +63,13 @@ class PasswordResetSerializer(serializers.Serializer):
 
 
 class PasswordResetConfirmSerializer(serializers.Serializer):
-    uid = serializers.CharField(max_length=100)
-    token = serializers.CharField(max_length=200)
-    new_password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+    uid = StrictCharField(max_length=100)
+    token = StrictCharField(max_length=200)
+    new_password = StrictCharField(max_length=128, write_only=True, trim_whitespace=False)
 
 
 class LogoutSerializer(serializers.Serializer):
-    refresh = serializers.CharField(max_length=2000)
+    refresh = StrictCharField(max_length=2000)
 
 
 # --- Views ----------------------------------------------------------------------------------
