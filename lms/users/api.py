@@ -1,6 +1,6 @@
 """Accounts API: thin views over lms.users.services (see shared API contract, "Accounts")."""
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -143,6 +143,6 @@ class PasswordResetConfirmView(PublicAuthView):
 
 
 class MeView(APIView):
-    @extend_schema(responses={200: MeSerializer, 401: OpenApiResponse(description="Not authenticated")})
+    @extend_schema(responses={200: MeSerializer})
     def get(self, request):
         return Response(MeSerializer(request.user).data)
