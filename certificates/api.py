@@ -7,7 +7,6 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from certificates import selectors
@@ -19,6 +18,7 @@ from lms.dispatch import dispatch_on_commit
 from lms.errors import NotFound
 from lms.fields import StrictCharField
 from lms.routing import UUID_PATTERN
+from lms.throttling import AnonymousRateThrottle
 
 
 class CertificateCourseSerializer(serializers.Serializer):
@@ -72,7 +72,7 @@ class RevokeSerializer(serializers.Serializer):
     reason = StrictCharField(max_length=500)
 
 
-class VerifyRateThrottle(AnonRateThrottle):
+class VerifyRateThrottle(AnonymousRateThrottle):
     """Public lookups by number are throttled per client, so numbers cannot be enumerated."""
 
     scope = "certificate_verify"

@@ -4,7 +4,6 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.serializers import TokenBlacklistSerializer
@@ -12,17 +11,15 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from lms.errors import InvalidInput
 from lms.fields import StrictCharField
+from lms.throttling import ClientAddressRateThrottle
 from lms.users import services
 from lms.users.models import User
 
 
-class AuthRateThrottle(SimpleRateThrottle):
+class AuthRateThrottle(ClientAddressRateThrottle):
     """Per client address, whether or not the caller is signed in (rate: AUTH_THROTTLE_RATE)."""
 
     scope = "auth"
-
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
 class PublicAuthView(APIView):
