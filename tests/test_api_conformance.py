@@ -39,7 +39,7 @@ MAX_EXAMPLES = 25
 django_app = WSGIHandler()
 
 
-def test_server(environ, start_response):
+def app_under_test(environ, start_response):
     """The Django app as Django's test client runs it: the test's database connection (and the
     transaction pytest-django rolls back) survives the end of each request."""
     request_started.disconnect(close_old_connections)
@@ -54,11 +54,9 @@ def test_server(environ, start_response):
         request_finished.connect(close_old_connections)
 
 
-test_server.__test__ = False  # a WSGI app, not a test
-
 schema = schemathesis.openapi.from_wsgi(
     "/api/schema/",
-    test_server,
+    app_under_test,
     config=SchemathesisConfig.from_dict(
         # Credentials are the caller's (below), never generated.
         {"generation": {"max-examples": MAX_EXAMPLES, "with-security-parameters": False}}
@@ -113,11 +111,13 @@ def caller_headers(caller, seeded):
 
 
 def with_real_ids(path: str, parameters: dict) -> dict:
+    """`parameters` with every one naming a seeded kind of row replaced by a real id."""
     collection = path.split("/")[2]  # /api/<collection>/...
     real = dict(parameters)
     for name in real:
-        kind = {"id": COLLECTIONS[collection], "lesson_id": "lesson"}.get(name, name)
-        real[name] = random.choice(REAL_IDS[kind])
+        kind = COLLECTIONS.get(collection) if name == "id" else {"lesson_id": "lesson"}.get(name, name)
+        if kind in REAL_IDS:
+            real[name] = random.choice(REAL_IDS[kind])
     return real
 
 
