@@ -2,12 +2,11 @@
 
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from certificates import selectors
@@ -17,7 +16,9 @@ from certificates.tasks import revoke_certificate as revoke_certificate_task
 from lms.api import TaskAcceptedSerializer, task_accepted
 from lms.dispatch import dispatch_on_commit
 from lms.errors import NotFound
+from lms.fields import StrictCharField
 from lms.routing import UUID_PATTERN
+from lms.throttling import AnonymousRateThrottle
 
 
 class CertificateCourseSerializer(serializers.Serializer):
@@ -26,7 +27,7 @@ class CertificateCourseSerializer(serializers.Serializer):
 
 
 class CertificateSerializer(serializers.ModelSerializer):
-    course = CertificateCourseSerializer(source="*")
+    course = CertificateCourseSerializer(source="*", read_only=True)
     download_url = serializers.SerializerMethodField()
     verify_url = serializers.SerializerMethodField()
 
@@ -68,10 +69,10 @@ def verification(certificate: Certificate) -> dict:
 
 
 class RevokeSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=500)
+    reason = StrictCharField(max_length=500)
 
 
-class VerifyRateThrottle(AnonRateThrottle):
+class VerifyRateThrottle(AnonymousRateThrottle):
     """Public lookups by number are throttled per client, so numbers cannot be enumerated."""
 
     scope = "certificate_verify"
@@ -87,7 +88,7 @@ class CertificateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             return Certificate.objects.select_related("enrollment").filter(enrollment__student=self.request.user)
         return selectors.certificates_visible_to(user=self.request.user)
 
-    @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY, 404: OpenApiResponse()})
+    @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
         certificate = self.get_object()
@@ -115,7 +116,7 @@ class CertificateVerifyView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [VerifyRateThrottle]
 
-    @extend_schema(responses={200: VerificationSerializer, 404: OpenApiResponse(description="Unknown number")})
+    @extend_schema(responses={200: VerificationSerializer})
     def get(self, request, certificate_number: str):
         certificate = selectors.certificate_by_number(certificate_number=certificate_number)
         if certificate is None:

@@ -1,6 +1,6 @@
 """Course catalogue, enrolling, and the staff recalculation trigger (API contract, "Courses")."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import filters, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
@@ -59,7 +59,10 @@ class CourseViewSet(viewsets.ReadOnlyModelViewSet):
     def get_serializer_class(self):
         return CourseDetailSerializer if self.action == "retrieve" else CourseSerializer
 
-    @extend_schema(request=None, responses={201: EnrollmentSerializer})
+    @extend_schema(
+        request=None,
+        responses={201: EnrollmentSerializer, 409: OpenApiResponse(description="Already enrolled.")},
+    )
     @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated])
     def enroll(self, request, pk=None):
         course = selectors.course_get_published(course_id=pk)

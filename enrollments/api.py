@@ -1,6 +1,8 @@
 """The caller's own enrollments (see shared API contract, "Enrollments")."""
 
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from decimal import Decimal
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -22,7 +24,14 @@ class CertificateRefSerializer(serializers.Serializer):
 
 class EnrollmentSerializer(serializers.ModelSerializer):
     course = CourseRefSerializer(read_only=True)
-    progress_percentage = serializers.DecimalField(max_digits=5, decimal_places=2, coerce_to_string=False)
+    progress_percentage = serializers.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        coerce_to_string=False,
+        min_value=Decimal(0),
+        max_value=Decimal(100),
+        read_only=True,
+    )
     certificate = serializers.SerializerMethodField()
 
     class Meta:
@@ -54,13 +63,19 @@ class EnrollmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def get_queryset(self):
         return super().get_queryset().filter(student=self.request.user).order_by("-enrolled_at")
 
-    @extend_schema(request=None, responses={200: EnrollmentSerializer})
+    @extend_schema(
+        request=None,
+        responses={200: EnrollmentSerializer, 409: OpenApiResponse(description="The enrollment was dropped.")},
+    )
     @action(detail=True, methods=["post"], url_path=rf"lessons/(?P<lesson_id>{UUID_PATTERN})/complete")
     def complete_lesson(self, request, pk=None, lesson_id=None):
         enrollment = services.enrollment_complete_lesson(enrollment=self.get_object(), lesson_id=lesson_id)
         return Response(self.get_serializer(enrollment).data)
 
-    @extend_schema(request=None, responses={200: EnrollmentSerializer})
+    @extend_schema(
+        request=None,
+        responses={200: EnrollmentSerializer, 409: OpenApiResponse(description="A completed enrollment.")},
+    )
     @action(detail=True, methods=["post"])
     def drop(self, request, pk=None):
         enrollment = services.enrollment_drop(enrollment=self.get_object())

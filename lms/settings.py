@@ -157,10 +157,10 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PARSER_CLASSES": ["lms.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "lms.pagination.PageNumberPagination",
     "PAGE_SIZE": env.int("API_PAGE_SIZE", default=20),
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "lms.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "lms.errors.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "auth": AUTH_THROTTLE_RATE,
@@ -243,12 +243,9 @@ CELERY_RESULT_BACKEND_MAX_RETRIES = 10
 CELERY_TASK_STORE_EAGER_RESULT = True
 
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_QUEUES = (
-    Queue("default"),
-    Queue("emails"),
-    Queue("certificates"),
-    Queue("progress"),
-)
+# Each queue is bound by its own name: a message for one queue can never fan out to the others
+# (unset, Celery binds them all to the default exchange with the same routing key).
+CELERY_TASK_QUEUES = tuple(Queue(name, routing_key=name) for name in ("default", "emails", "certificates", "progress"))
 # A route to an undeclared queue is an error, not a silently created queue nobody consumes.
 CELERY_TASK_CREATE_MISSING_QUEUES = False
 CELERY_TASK_ROUTES = {

@@ -40,5 +40,9 @@ urlpatterns = [
     path("certificates/verify/<slug:certificate_number>/", verify_page, name="certificate-verify-page"),
 ]
 
+handler400 = "lms.errors.bad_request"
+handler404 = "lms.errors.not_found"
+handler500 = "lms.errors.server_error"
+
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -1,27 +1,25 @@
 """Accounts API: thin views over lms.users.services (see shared API contract, "Accounts")."""
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.serializers import TokenBlacklistSerializer
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from lms.errors import InvalidInput
+from lms.fields import StrictCharField
+from lms.throttling import ClientAddressRateThrottle
 from lms.users import services
 from lms.users.models import User
 
 
-class AuthRateThrottle(SimpleRateThrottle):
+class AuthRateThrottle(ClientAddressRateThrottle):
     """Per client address, whether or not the caller is signed in (rate: AUTH_THROTTLE_RATE)."""
 
     scope = "auth"
-
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
 class PublicAuthView(APIView):
@@ -49,12 +47,12 @@ class MeSerializer(serializers.ModelSerializer):
 
 class RegisterSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
-    full_name = serializers.CharField(max_length=200)
+    password = StrictCharField(max_length=128, write_only=True, trim_whitespace=False)
+    full_name = StrictCharField(max_length=200)
 
 
 class TokenSerializer(serializers.Serializer):
-    token = serializers.CharField(max_length=1000)
+    token = StrictCharField(max_length=1000)
 
 
 class PasswordResetSerializer(serializers.Serializer):
@@ -62,13 +60,13 @@ class PasswordResetSerializer(serializers.Serializer):
 
 
 class PasswordResetConfirmSerializer(serializers.Serializer):
-    uid = serializers.CharField(max_length=100)
-    token = serializers.CharField(max_length=200)
-    new_password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+    uid = StrictCharField(max_length=100)
+    token = StrictCharField(max_length=200)
+    new_password = StrictCharField(max_length=128, write_only=True, trim_whitespace=False)
 
 
 class LogoutSerializer(serializers.Serializer):
-    refresh = serializers.CharField(max_length=2000)
+    refresh = StrictCharField(max_length=2000)
 
 
 # --- Views ----------------------------------------------------------------------------------
@@ -142,6 +140,6 @@ class PasswordResetConfirmView(PublicAuthView):
 
 
 class MeView(APIView):
-    @extend_schema(responses={200: MeSerializer, 401: OpenApiResponse(description="Not authenticated")})
+    @extend_schema(responses={200: MeSerializer})
     def get(self, request):
         return Response(MeSerializer(request.user).data)

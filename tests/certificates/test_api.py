@@ -140,10 +140,12 @@ def test_public_page_escapes_learner_supplied_text(client, learner):
     assert "&lt;script&gt;" in html
 
 
-def test_verify_is_throttled(api_client, monkeypatch, certificate):
-    from certificates.api import VerifyRateThrottle
-
-    monkeypatch.setattr(VerifyRateThrottle, "THROTTLE_RATES", {"certificate_verify": "2/min"})
+def test_verify_is_throttled(api_client, settings, certificate):
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**rates, "certificate_verify": "2/min"},
+    }
     url = f"/api/certificates/verify/{certificate.certificate_number}/"
 
     codes = [api_client.get(url).status_code for _ in range(3)]

@@ -1,12 +1,14 @@
 """Accounts API: every status code of the contract."""
 
 import pytest
+import time_machine
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from lms.users import services
-from lms.users.api import AuthRateThrottle
 from lms.users.models import User
 from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.test_settings import run_python
 
 pytestmark = pytest.mark.django_db
 
@@ -185,14 +187,23 @@ def test_verify_email_is_400_for_a_bad_token(api_client, payload):
 def test_password_reset_answers_202_identically_for_known_and_unknown_addresses(
     api_client, learner, mailoutbox, django_capture_on_commit_callbacks
 ):
+    # given an active account, an inactive one and an address without any
     mailoutbox.clear()
+    inactive = UserFactory(is_active=False)
 
+    # when a reset is asked for each
     with django_capture_on_commit_callbacks(execute=True):
-        known = post(api_client, "/api/auth/password-reset/", {"email": learner.email})
-        unknown = post(api_client, "/api/auth/password-reset/", {"email": "nobody@example.com"})
+        answers = [
+            post(api_client, "/api/auth/password-reset/", {"email": address})
+            for address in (learner.email, inactive.email, "nobody@example.com")
+        ]
 
-    assert known.status_code == unknown.status_code == 202
-    assert known.json() == unknown.json()
+    # then the three answers are byte for byte the same, headers included (but the date), so
+    # nothing tells an attacker which addresses have accounts; only the active one gets mail
+    assert {a.status_code for a in answers} == {202}
+    assert len({a.content for a in answers}) == 1
+    headers = [{k: v for k, v in a.headers.items() if k != "Date"} for a in answers]
+    assert headers[0] == headers[1] == headers[2]
     assert [m.to for m in mailoutbox] == [[learner.email]]
 
 
@@ -222,6 +233,47 @@ def test_password_reset_confirm_is_400_for_missing_fields(api_client):
     assert {"token", "new_password"} <= set(response.json())
 
 
+def _reset_params(user) -> dict:
+    link = services.password_reset_link(user=user)
+    return dict(part.split("=", 1) for part in link.split("?", 1)[1].split("&"))
+
+
+def test_password_reset_confirm_is_400_once_the_link_expired(api_client, learner, settings):
+    # given a reset link and PASSWORD_RESET_TIMEOUT of a minute
+    settings.PASSWORD_RESET_TIMEOUT = 60
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        params = _reset_params(learner)
+
+        # when it is used two minutes later
+        traveller.shift(120)
+        response = post(api_client, "/api/auth/password-reset/confirm/", {**params, "new_password": "a-new-passw0rd-1"})
+
+    # then it is refused and the password is unchanged
+    assert response.status_code == 400
+    assert "token" in response.json()
+    learner.refresh_from_db()
+    assert learner.check_password(DEFAULT_PASSWORD)
+
+
+def test_password_reset_confirm_using_one_link_kills_every_other_outstanding_link(api_client, learner):
+    # given two different reset links sent to the same learner, a few seconds apart
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        first = _reset_params(learner)
+        traveller.shift(5)
+        second = _reset_params(learner)
+    assert first["token"] != second["token"]
+
+    # when the first is used
+    used = post(api_client, "/api/auth/password-reset/confirm/", {**first, "new_password": "a-new-passw0rd-1"})
+    other = post(api_client, "/api/auth/password-reset/confirm/", {**second, "new_password": "a-new-passw0rd-2"})
+
+    # then the second no longer works: a token is bound to the password it replaces
+    assert used.status_code == 200
+    assert other.status_code == 400
+    learner.refresh_from_db()
+    assert learner.check_password("a-new-passw0rd-1")
+
+
 # --- throttling -----------------------------------------------------------------------------
 
 
@@ -237,8 +289,10 @@ def test_password_reset_confirm_is_400_for_missing_fields(api_client):
         ("/api/auth/logout/", {}),
     ],
 )
-def test_auth_endpoints_answer_429_past_the_rate_per_client_address(monkeypatch, path, payload):
-    monkeypatch.setattr(AuthRateThrottle, "THROTTLE_RATES", {"auth": "3/min"})
+def test_auth_endpoints_answer_429_past_the_rate_per_client_address(settings, path, payload):
+    # the rate is read from the settings on each request, so overriding them is enough
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {**rates, "auth": "3/min"}}
     client = APIClient(REMOTE_ADDR="10.0.0.1")
 
     codes = [post(client, path, payload).status_code for _ in range(4)]
@@ -248,3 +302,19 @@ def test_auth_endpoints_answer_429_past_the_rate_per_client_address(monkeypatch,
     # another client address is not affected, and a forged X-Forwarded-For does not reset it
     assert post(APIClient(REMOTE_ADDR="10.0.0.2"), path, payload).status_code != 429
     assert post(APIClient(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="1.2.3.4"), path, payload).status_code == 429
+
+
+def test_auth_throttle_rate_comes_from_the_auth_throttle_rate_environment_variable():
+    # given a process started with AUTH_THROTTLE_RATE=2/min (and nothing else configured)
+    code = (
+        "import django; django.setup(); from django.test import Client; c = Client(REMOTE_ADDR='10.0.0.9'); "
+        "print([c.post('/api/auth/password-reset/', {'email': 'x'}, content_type='application/json').status_code "
+        "for _ in range(3)])"
+    )
+
+    # when one client calls an auth endpoint three times
+    result = run_python(code, {"AUTH_THROTTLE_RATE": "2/min"})
+
+    # then the third is throttled
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[400, 400, 429]"
