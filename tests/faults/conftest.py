@@ -1,10 +1,19 @@
 import contextlib
+from pathlib import Path
 
 import pytest
 
 from tests.faults.infra import RedisServer, Stack, app_on_broker, purge, rabbitmq_vhost
 
-pytestmark = pytest.mark.faults
+FAULTS_DIR = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(config, items):
+    # Mark every test of this folder `faults` (a pytestmark in a conftest marks nothing), so
+    # `-m "not faults"` leaves out the suite that kills workers and restarts PostgreSQL.
+    for item in items:
+        if FAULTS_DIR in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.faults)
 
 
 @pytest.fixture
