@@ -107,14 +107,14 @@ def queue_sizes(queues=ALL_QUEUES) -> dict[str, int]:
         return {q: channel.queue_declare(queue=q, durable=True, auto_delete=False).message_count for q in queues}
 
 
-@dataclass
-class CeleryProcess:
+@dataclass(kw_only=True)
+class ServiceProcess:
+    """A process a test started (worker, beat, flower, web): its log, whether it runs, stopping
+    it. Each runs in a process group of its own, so a test can signal parent and children."""
+
     name: str
     proc: subprocess.Popen
     log_path: Path
-    mail_dir: Path
-    media_dir: Path
-    queues: tuple[str, ...] = ALL_QUEUES
     extra: dict = field(default_factory=dict)
 
     def log(self) -> str:
@@ -122,6 +122,50 @@ class CeleryProcess:
 
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+    def wait_log(self, text: str, *, timeout: float = 30.0) -> str:
+        """Wait until the process has logged `text`; fail (with the log) if it exits first."""
+
+        def logged():
+            if text in self.log():
+                return True
+            if not self.alive():
+                pytest.fail(
+                    f"{self.name} exited with {self.proc.returncode} before logging {text!r}:\n{self.log()[-4000:]}"
+                )
+            return False
+
+        wait_for(logged, timeout=timeout, interval=0.2, what=f"{self.name} to log {text!r}")
+        return self.log()
+
+    def signal(self, sig: int) -> None:
+        if self.alive():
+            os.killpg(self.proc.pid, sig)
+
+    def kill_group(self) -> None:
+        """SIGKILL the process and every child, at once."""
+        if self.alive():
+            self.signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Warm shutdown (SIGTERM: a worker finishes its jobs, beat releases its lock); SIGKILL the
+        whole group if it does not exit in time."""
+        if not self.alive():
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+
+@dataclass(kw_only=True)
+class CeleryProcess(ServiceProcess):
+    mail_dir: Path
+    media_dir: Path
+    queues: tuple[str, ...] = ALL_QUEUES
 
     def ping(self, timeout: float = 1.0) -> bool:
         from lms.celery import app
@@ -154,21 +198,6 @@ class CeleryProcess:
             interval=0.3,
             what=f"worker {self.name} to become idle",
         )
-
-    def signal(self, sig: int) -> None:
-        if self.alive():
-            os.killpg(self.proc.pid, sig)
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Warm shutdown (SIGTERM); SIGKILL the whole group if it does not exit in time."""
-        if not self.alive():
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
 
 
 def start_worker(
@@ -237,53 +266,6 @@ def text_body(message: email.message.Message) -> str:
 
 
 # --- beat and flower ---------------------------------------------------------------------------
-
-
-@dataclass
-class ServiceProcess:
-    """A beat or flower process started by a test: its log, whether it runs, stopping it."""
-
-    name: str
-    proc: subprocess.Popen
-    log_path: Path
-    extra: dict = field(default_factory=dict)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def wait_log(self, text: str, *, timeout: float = 30.0) -> str:
-        """Wait until the process has logged `text`; fail (with the log) if it exits first."""
-
-        def logged():
-            if text in self.log():
-                return True
-            if not self.alive():
-                pytest.fail(
-                    f"{self.name} exited with {self.proc.returncode} before logging {text!r}:\n{self.log()[-4000:]}"
-                )
-            return False
-
-        wait_for(logged, timeout=timeout, interval=0.2, what=f"{self.name} to log {text!r}")
-        return self.log()
-
-    def signal(self, sig: int) -> None:
-        if self.alive():
-            os.killpg(self.proc.pid, sig)
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """SIGTERM (beat releases its lock); SIGKILL the whole group if it does not exit in time."""
-        if not self.alive():
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
 
 BEAT_SENT = "Sending due task"
 

@@ -8,7 +8,6 @@ worker processes run against the pytest-django test database on PostgreSQL.
 import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import pytest
 import redis.exceptions
 from kombu import Connection
 
-from tests.processes import ALL_QUEUES, ROOT, process_env, read_mail, wait_for
+from tests.processes import ALL_QUEUES, ROOT, ServiceProcess, process_env, read_mail, wait_for
 
 RABBITMQ_URL = os.environ.get("LMS_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672")
 
@@ -149,41 +148,13 @@ def send(task_name: str, *args, task_id: str | None = None, **kwargs) -> str:
     return app.send_task(task_name, args=list(args), kwargs=kwargs, task_id=task_id).id
 
 
-@dataclass
-class Process:
-    name: str
-    proc: subprocess.Popen
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def kill_group(self, sig=signal.SIGKILL) -> None:
-        """Signal the whole process group: the parent and every child."""
-        if self.alive():
-            os.killpg(self.proc.pid, sig)
-            self.proc.wait(timeout=30)
-
-    def stop(self, timeout: float = 30) -> None:
-        if not self.alive():
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.kill_group()
-
-
-def spawn(command: list[str], *, name: str, tmp_dir: Path, env: dict[str, str]) -> Process:
+def spawn(command: list[str], *, name: str, tmp_dir: Path, env: dict[str, str]) -> ServiceProcess:
     log_path = tmp_dir / f"{name}.log"
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-    return Process(name=name, proc=proc, log_path=log_path)
+    return ServiceProcess(name=name, proc=proc, log_path=log_path)
 
 
 class Stack:
@@ -197,7 +168,7 @@ class Stack:
         self.mail_dir.mkdir(exist_ok=True)
         self.media_dir.mkdir(exist_ok=True)
         self.extra_env = env or {}
-        self.processes: list[Process] = []
+        self.processes: list[ServiceProcess] = []
         self._workers = 0
         # Unique per test: a worker that outlived an earlier test can never answer for this one.
         self._name_prefix = f"fault-{time.monotonic_ns() % 10**8}"
@@ -211,7 +182,7 @@ class Stack:
             **{**self.extra_env, **overrides},
         )
 
-    def worker(self, *, concurrency: int = 2, queues=ALL_QUEUES, wait: bool = True, **env: str) -> Process:
+    def worker(self, *, concurrency: int = 2, queues=ALL_QUEUES, wait: bool = True, **env: str) -> ServiceProcess:
         self._workers += 1
         name = f"{self._name_prefix}-{self._workers}@lms-test"
         command = [
@@ -224,7 +195,7 @@ class Stack:
             self.wait_worker(worker)
         return worker
 
-    def wait_worker(self, worker: Process, timeout: float = 60) -> None:
+    def wait_worker(self, worker: ServiceProcess, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not worker.alive():
@@ -236,7 +207,7 @@ class Stack:
                     return
         pytest.fail(f"Worker {worker.name} not ready after {timeout:.0f}s:\n{worker.log()[-4000:]}")
 
-    def active(self, worker: Process) -> list[dict]:
+    def active(self, worker: ServiceProcess) -> list[dict]:
         from lms.celery import app
 
         replies = app.control.inspect(destination=[worker.name], timeout=1.0).active() or {}
@@ -253,7 +224,7 @@ class Stack:
         wait_for(lambda: web.ready(), timeout=30, what="gunicorn to answer")
         return web
 
-    def beat(self, **env: str) -> Process:
+    def beat(self, **env: str) -> ServiceProcess:
         command = [sys.executable, "-m", "celery", "-A", "lms", "beat", "-S", "django", "-l", "INFO",
                    "--schedule", str(self.tmp_dir / "beat-schedule")]  # fmt: skip
         beat = spawn(command, name="beat", tmp_dir=self.tmp_dir, env=self.env(**env))
@@ -294,7 +265,7 @@ class Stack:
 
 @dataclass
 class Web:
-    process: Process
+    process: ServiceProcess
     port: int
 
     def ready(self) -> bool:

@@ -1,15 +1,14 @@
 """Issue certificates for completed enrollments that have none (recovery if a job was lost)."""
 
 import time
-import uuid
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
 from certificates.selectors import enrollments_missing_certificates
 from certificates.services import certificate_issue
 from certificates.tasks import generate_certificate as generate_certificate_task
-from courses.models import Course
+from lms.commands import existing_course_id
 from lms.dispatch import dispatch_on_commit
 
 # Enrollment ids fetched per round trip.
@@ -25,14 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--async", dest="run_async", action="store_true", help="queue jobs instead of issuing here")
 
     def handle(self, *args, course: str | None, dry_run: bool, run_async: bool, **options):
-        course_id = None
-        if course:
-            try:
-                course_id = uuid.UUID(course)
-            except ValueError as exc:
-                raise CommandError(f"--course takes a course id (UUID), got {course!r}.") from exc
-            if not Course.objects.filter(pk=course_id).exists():
-                raise CommandError(f"No course with id {course_id}. Course ids are listed in the admin.")
+        course_id = existing_course_id(course) if course else None
 
         missing = enrollments_missing_certificates(course_id=course_id)
         total = missing.count()

@@ -1,13 +1,13 @@
 """Recalculate learners' progress for one course or all of them."""
 
 import time
-import uuid
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
 from courses.models import Course
 from enrollments.services import course_progress_recalculate, course_progress_recalculate_later
+from lms.commands import existing_course_id
 
 # Course ids fetched per round trip when walking every course.
 COURSE_BATCH_SIZE = 500
@@ -26,13 +26,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, course: str | None, all_courses: bool, run_async: bool, **options):
         if course:
-            try:
-                course_id = uuid.UUID(course)
-            except ValueError as exc:
-                raise CommandError(f"--course takes a course id (UUID), got {course!r}.") from exc
-            if not Course.objects.filter(pk=course_id).exists():
-                raise CommandError(f"No course with id {course_id}. Course ids are listed in the admin.")
-            course_ids = [course_id]
+            course_ids = [existing_course_id(course)]
             total = 1
         else:
             course_ids = Course.objects.order_by("pk").values_list("pk", flat=True).iterator(COURSE_BATCH_SIZE)
