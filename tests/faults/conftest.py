@@ -4,7 +4,7 @@ import pytest
 
 from tests.faults.infra import RedisServer, Stack, app_on_broker, purge, rabbitmq_vhost
 
-pytestmark = pytest.mark.faults
+# (The `faults` mark is set in each test module: pytest ignores `pytestmark` in a conftest.)
 
 
 @pytest.fixture

@@ -1,10 +1,14 @@
 """The same job delivered twice, raced by two workers: one effect."""
 
+import pytest
+
 from certificates.models import Certificate
 from notifications.models import Notification
 from tests.faults.data import learners_in_course
 from tests.faults.infra import check_invariants, send
 from tests.processes import wait_for
+
+pytestmark = pytest.mark.faults
 
 
 def test_duplicate_deliveries_raced_by_two_workers_have_one_effect(stack):

@@ -4,12 +4,15 @@ import os
 import signal
 import time
 
+import pytest
 from django_celery_results.models import TaskResult
 
 from certificates.models import Certificate
 from tests.faults.data import learners_in_course
 from tests.faults.infra import check_invariants, send
 from tests.processes import wait_for
+
+pytestmark = pytest.mark.faults
 
 GENERATE = "certificates.tasks.generate_certificate"
 
