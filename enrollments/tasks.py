@@ -1,8 +1,10 @@
-"""Progress and analytics tasks (queue `progress`). Thin: take ids, call a service.
+"""Progress and analytics tasks (queue `progress`), report tasks (queue `default`).
+Thin: take ids or ISO dates, call a service.
 
 Invariants: each is idempotent. A recalculation recomputes from the lesson-progress rows, so a
 second run changes nothing; the stale-progress sweep deletes what is still stale and re-queues
-itself while more remains; analytics upsert one row per course and period.
+itself while more remains; analytics upsert one row per course and period; the weekly report
+overwrites its week's file and e-mails each staff member once per week.
 """
 
 import logging
@@ -12,8 +14,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from courses.models import Course
-from enrollments import analytics, services
+from enrollments import analytics, reports, services
 from enrollments.models import CourseActivity
+from lms.dates import day_parse
 from lms.dispatch import dispatch_on_commit
 from lms.task_base import DB_RETRY_OPTIONS
 
@@ -72,3 +75,16 @@ def generate_hourly_analytics(period_start: str | None = None) -> dict:
 def generate_daily_analytics(period_start: str | None = None) -> dict:
     """Figures of the day starting at `period_start` (default: yesterday, UTC)."""
     return _analytics(CourseActivity.Granularity.DAY, period_start)
+
+
+@shared_task(
+    name="enrollments.tasks.generate_weekly_report",
+    # A few aggregate queries, a PDF of a few pages and one e-mail row per staff member: seconds.
+    soft_time_limit=5 * 60,
+    time_limit=6 * 60,
+    **DB_RETRY_OPTIONS,
+)
+def generate_weekly_report(week_start: str | None = None) -> dict:
+    """Report of the week containing `week_start` (any day, YYYY-MM-DD; default: last week)."""
+    week = day_parse(week_start) if week_start else reports.previous_week_start(timezone.now())
+    return reports.weekly_report_generate(week_start=week)
