@@ -4,7 +4,6 @@ May 2026 happens on 1 June, and its cutoff is 90 days before the end of May, 3 M
 
 import gzip
 import json
-import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -12,15 +11,13 @@ import time_machine
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management import call_command
-from django.db import connections
 from django_celery_results.models import TaskResult
 
 from enrollments.tasks import monthly_archive
 from lms import archive
 from lms.errors import Conflict, InvalidInput
 from notifications.models import Notification
-from notifications.services import notification_create
-from tests.factories import UserFactory
+from tests.factories import UserFactory, notification_created_at, task_result_done_at
 
 pytestmark = pytest.mark.django_db
 
@@ -47,30 +44,17 @@ def user():
     return user
 
 
-def notification_at(user, created_at: datetime) -> Notification:
-    notification = notification_create(user=user, kind=Notification.Kind.WELCOME, dedupe_key=f"test:{uuid.uuid4()}")
-    Notification.objects.filter(pk=notification.pk).update(created_at=created_at)  # auto_now_add otherwise
-    return Notification.objects.get(pk=notification.pk)
-
-
-def task_result_at(date_done: datetime) -> TaskResult:
-    result = TaskResult.objects.create(
-        task_id=str(uuid.uuid4()), task_name="lms.tasks.dispatch_outbox", status="SUCCESS", result='{"sent": 0}'
-    )
-    TaskResult.objects.filter(pk=result.pk).update(date_done=date_done)  # auto_now otherwise
-    return TaskResult.objects.get(pk=result.pk)
-
-
 @pytest.fixture
 def rows(user):
     """Five notifications and two task results older than the cutoff; one of each at the cutoff
     and one of each in May, which stay."""
     old = [CUTOFF - timedelta(days=days) for days in (60, 30, 1)] + [CUTOFF - timedelta(microseconds=1)] * 2
+    may = datetime(2026, 5, 20, tzinfo=UTC)
     return {
-        "old_notifications": [notification_at(user, moment) for moment in old],
-        "old_task_results": [task_result_at(CUTOFF - timedelta(days=40)), task_result_at(CUTOFF - timedelta(hours=1))],
-        "kept_notifications": [notification_at(user, CUTOFF), notification_at(user, datetime(2026, 5, 20, tzinfo=UTC))],
-        "kept_task_results": [task_result_at(CUTOFF), task_result_at(datetime(2026, 5, 20, tzinfo=UTC))],
+        "old_notifications": [notification_created_at(user, moment) for moment in old],
+        "old_task_results": [task_result_done_at(CUTOFF - timedelta(days=d)) for d in (40, 1)],
+        "kept_notifications": [notification_created_at(user, CUTOFF), notification_created_at(user, may)],
+        "kept_task_results": [task_result_done_at(CUTOFF), task_result_done_at(may)],
     }
 
 
@@ -212,7 +196,7 @@ def test_archive_run_follows_the_retention_setting(rows, settings):
 
 
 def test_archive_run_with_nothing_old_writes_nothing(user):
-    notification_at(user, datetime(2026, 5, 20, tzinfo=UTC))
+    notification_created_at(user, datetime(2026, 5, 20, tzinfo=UTC))
 
     summary = archive.archive_run(month=MAY)
 
@@ -275,7 +259,7 @@ def test_a_part_left_behind_is_settled_even_when_its_rows_changed_meanwhile(rows
     monkeypatch.undo()
     first_part = archived("notifications")
     Notification.objects.filter(pk=first_part[0]["pk"]).delete()
-    late = notification_at(user, CUTOFF - timedelta(days=100))
+    late = notification_created_at(user, CUTOFF - timedelta(days=100))
     rows["old_notifications"].append(late)
 
     # when
@@ -340,19 +324,7 @@ def test_a_lost_manifest_costs_a_reread_and_deletes_nothing_more(rows):
 # --- one run at a time ---------------------------------------------------------------------
 
 
-@pytest.fixture
-def lock_held_elsewhere():
-    """The archive lock, taken by another database session (as a running worker would)."""
-    other = connections.create_connection("default")
-    try:
-        with other.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [archive.ARCHIVE_LOCK_NAME])
-        yield
-    finally:
-        other.close()
-
-
-def test_archive_run_refuses_while_another_run_holds_the_lock(rows, lock_held_elsewhere):
+def test_archive_run_refuses_while_another_run_holds_the_lock(rows, archive_lock_held_elsewhere):
     with pytest.raises(Conflict, match="Another archive run is in progress"):
         archive.archive_run(month=MAY)
 
@@ -360,7 +332,7 @@ def test_archive_run_refuses_while_another_run_holds_the_lock(rows, lock_held_el
     assert not default_storage.exists(FOLDER)
 
 
-def test_monthly_archive_task_skips_while_another_run_holds_the_lock(rows, lock_held_elsewhere):
+def test_monthly_archive_task_skips_while_another_run_holds_the_lock(rows, archive_lock_held_elsewhere):
     result = monthly_archive.apply().get()
 
     assert (set(result), result["month"]) == ({"month", "skipped"}, "2026-05")
