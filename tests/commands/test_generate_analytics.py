@@ -16,6 +16,12 @@ pytestmark = pytest.mark.django_db
 DAY = datetime(2026, 3, 3, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Several accounts per test; their passwords play no part here.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def run(*args) -> str:
     out = StringIO()
     call_command("generate_analytics", *args, stdout=out)

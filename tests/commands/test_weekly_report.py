@@ -16,6 +16,12 @@ from tests.factories import StaffFactory
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Several accounts per test; their passwords play no part here.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def run(*args) -> tuple[str, str]:
     out, err = StringIO(), StringIO()
     call_command("weekly_report", *args, stdout=out, stderr=err)

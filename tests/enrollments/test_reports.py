@@ -37,6 +37,12 @@ pytestmark = pytest.mark.django_db
 FILE_NAME = f"reports/weekly/{WEEK_LABEL}.pdf"
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Several accounts per test; their passwords play no part here.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def week():
     return week_of_activity()
