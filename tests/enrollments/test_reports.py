@@ -7,6 +7,8 @@ import pytest
 import time_machine
 from django.core import mail
 from django.core.files.storage import default_storage
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from pypdf import PdfReader
 from reportlab.graphics.charts.barcharts import HorizontalBarChart
@@ -90,6 +92,13 @@ def test_weekly_report_figures_count_each_courses_week_busiest_first(week):
 
     assert rows(figures) == [(PYTHON_TITLE, 3, 1), (SQL_TITLE, 1, 0)]
     assert figures["totals"] == {"courses": 2, "enrollments": 4, "completions": 1}
+
+
+def test_weekly_report_figures_take_a_fixed_number_of_queries(week):
+    with CaptureQueriesContext(connection) as queries:
+        weekly_report_figures(week_start=WEEK_START)
+
+    assert len(queries) == 3  # two aggregates and the titles, however many courses
 
 
 def test_weekly_report_figures_of_a_quiet_week_are_empty(week):
