@@ -2,7 +2,8 @@
 
 Invariant: one CourseActivity row per (course, granularity, period_start). Computing a period
 again replaces its rows with fresh figures (upsert, and removal of courses that no longer have
-any activity in it), so a re-run is idempotent.
+any activity in it), so a re-run is idempotent. The counting itself, `course_figures`, is the
+one place each figure is defined; the weekly report (enrollments.reports) counts with it too.
 """
 
 from collections import defaultdict
@@ -36,26 +37,48 @@ def _per_course(queryset, course_field: str, *, distinct_field: str | None = Non
     return dict(queryset.values_list(course_field).annotate(n=counted).values_list(course_field, "n"))
 
 
+def _new_enrollments(start: datetime, end: datetime) -> dict:
+    return _per_course(Enrollment.objects.filter(enrolled_at__gte=start, enrolled_at__lt=end), "course_id")
+
+
+def _completions(start: datetime, end: datetime) -> dict:
+    return _per_course(Enrollment.objects.filter(completed_at__gte=start, completed_at__lt=end), "course_id")
+
+
+def _active_learners(start: datetime, end: datetime) -> dict:
+    return _per_course(
+        LessonProgress.objects.filter(completed_at__gte=start, completed_at__lt=end),
+        "enrollment__course_id",
+        distinct_field="enrollment__student_id",
+    )
+
+
+def _certificates_issued(start: datetime, end: datetime) -> dict:
+    return _per_course(Certificate.objects.filter(issued_at__gte=start, issued_at__lt=end), "enrollment__course_id")
+
+
+_METRIC_QUERIES = {
+    "new_enrollments": _new_enrollments,
+    "completions": _completions,
+    "active_learners": _active_learners,
+    "certificates_issued": _certificates_issued,
+}
+
+
+def course_figures(*, start: datetime, end: datetime, metrics: tuple[str, ...] = METRICS) -> dict[str, dict]:
+    """Per metric, {course_id: count} of what happened in [start, end): one aggregate query each.
+
+    Courses with nothing to count are absent. Shared by the hourly and daily analytics and the
+    weekly report, so every figure of the same name is counted the same way.
+    """
+    return {metric: _METRIC_QUERIES[metric](start, end) for metric in metrics}
+
+
 def course_activity_compute(*, granularity: str, period_start: datetime) -> dict:
     """Compute and store the figures of one period for every course; returns a summary."""
     start = period_floor(period_start, granularity)
     end = start + PERIOD_LENGTH[granularity]
-    figures = {
-        "new_enrollments": _per_course(
-            Enrollment.objects.filter(enrolled_at__gte=start, enrolled_at__lt=end), "course_id"
-        ),
-        "completions": _per_course(
-            Enrollment.objects.filter(completed_at__gte=start, completed_at__lt=end), "course_id"
-        ),
-        "active_learners": _per_course(
-            LessonProgress.objects.filter(completed_at__gte=start, completed_at__lt=end),
-            "enrollment__course_id",
-            distinct_field="enrollment__student_id",
-        ),
-        "certificates_issued": _per_course(
-            Certificate.objects.filter(issued_at__gte=start, issued_at__lt=end), "enrollment__course_id"
-        ),
-    }
+    figures = course_figures(start=start, end=end)
     per_course: dict = defaultdict(dict)
     for metric, counts in figures.items():
         for course_id, n in counts.items():

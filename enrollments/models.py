@@ -91,3 +91,28 @@ class CourseActivity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.course_id} {self.granularity} {self.period_start:%Y-%m-%d %H:%M}"
+
+
+class WeeklyReport(models.Model):
+    """The PDF report of one ISO week (Monday 00:00 UTC to the next Monday). One per week:
+    generating a week again replaces its file, checksum and figures in place."""
+
+    week_start = models.DateField(unique=True, help_text="The Monday the week starts on (UTC).")
+    file = models.FileField(max_length=255, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    # {"courses": [{"course_id", "title", "enrollments", "completions"}, ...], "totals": {...}}
+    figures = models.JSONField(default=dict, blank=True)
+    generated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-week_start"]
+
+    def __str__(self) -> str:
+        return f"Weekly report {self.iso_week}"
+
+    @property
+    def iso_week(self) -> str:
+        """E.g. "2026-W10" (ISO 8601 week date)."""
+        year, week, _ = self.week_start.isocalendar()
+        return f"{year}-W{week:02d}"

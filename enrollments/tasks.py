@@ -1,8 +1,11 @@
-"""Progress and analytics tasks (queue `progress`). Thin: take ids, call a service.
+"""Progress and analytics tasks (queue `progress`), report and archive tasks (queue `default`).
+Thin: take ids or ISO dates, call a service.
 
 Invariants: each is idempotent. A recalculation recomputes from the lesson-progress rows, so a
 second run changes nothing; the stale-progress sweep deletes what is still stale and re-queues
-itself while more remains; analytics upsert one row per course and period.
+itself while more remains; analytics upsert one row per course and period; the weekly report
+overwrites its week's file and e-mails each staff member once per week; the monthly archive
+deletes only rows already written to storage and re-queues itself while more remains (lms.archive).
 """
 
 import logging
@@ -12,15 +15,21 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from courses.models import Course
-from enrollments import analytics, services
+from enrollments import analytics, reports, services
 from enrollments.models import CourseActivity
+from lms import archive
+from lms.dates import day_parse
 from lms.dispatch import dispatch_on_commit
+from lms.errors import Conflict
 from lms.task_base import DB_RETRY_OPTIONS
 
 logger = logging.getLogger(__name__)
 
 # Batches one sweep run deletes before re-queueing itself, so no single run nears its limit.
 STALE_PROGRESS_BATCHES_PER_RUN = 20
+# Archive parts (of lms.archive.ARCHIVE_BATCH_SIZE rows) one run writes before re-queueing
+# itself: 100 000 rows, a minute or two even on a slow remote storage, far from the time limit.
+ARCHIVE_BATCHES_PER_RUN = 100
 
 
 @shared_task(
@@ -72,3 +81,39 @@ def generate_hourly_analytics(period_start: str | None = None) -> dict:
 def generate_daily_analytics(period_start: str | None = None) -> dict:
     """Figures of the day starting at `period_start` (default: yesterday, UTC)."""
     return _analytics(CourseActivity.Granularity.DAY, period_start)
+
+
+@shared_task(
+    name="enrollments.tasks.generate_weekly_report",
+    # A few aggregate queries, a PDF of a few pages and one e-mail row per staff member: seconds.
+    soft_time_limit=5 * 60,
+    time_limit=6 * 60,
+    **DB_RETRY_OPTIONS,
+)
+def generate_weekly_report(week_start: str | None = None) -> dict:
+    """Report of the week containing `week_start` (any day, YYYY-MM-DD; default: last week)."""
+    week = day_parse(week_start) if week_start else reports.previous_week_start(timezone.now())
+    return reports.weekly_report_generate(week_start=week)
+
+
+@shared_task(
+    name="enrollments.tasks.monthly_archive",
+    # Each batch commits as it goes and an interrupted one is settled by the next run (lms.archive),
+    # so stopping at the soft limit loses nothing.
+    soft_time_limit=10 * 60,
+    time_limit=11 * 60,
+    **DB_RETRY_OPTIONS,
+)
+def monthly_archive(month: str | None = None) -> dict:
+    """Archive and delete notifications and task results older than the retention period as of
+    the end of `month` (YYYY-MM; default: the month that just ended)."""
+    month_start = archive.month_parse(month) if month else archive.month_previous(timezone.now())
+    try:
+        summary = archive.archive_run(month=month_start, max_batches=ARCHIVE_BATCHES_PER_RUN)
+    except Conflict as exc:
+        logger.info("Archive of %s not run: %s", archive.month_label(month_start), exc)
+        return {"month": archive.month_label(month_start), "skipped": exc.message}
+    if summary["more"]:
+        # The same month again, even if the follow-up runs after the next month has begun.
+        dispatch_on_commit(monthly_archive, summary["month"])
+    return summary

@@ -82,7 +82,7 @@ DEFAULT_SCHEDULES: tuple[DefaultSchedule, ...] = (
     DefaultSchedule(
         name="monthly-archive",
         task="enrollments.tasks.monthly_archive",
-        description="Archive last month's data.",
+        description="Archive notifications and task results older than ARCHIVE_RETENTION_DAYS, then delete them.",
         hour="0",
         day_of_month="1",
     ),

@@ -12,7 +12,7 @@ class NotificationAdmin(admin.ModelAdmin):
     list_select_related = ("user",)
     raw_id_fields = ("user",)
     date_hierarchy = "created_at"
-    readonly_fields = ("id", "dedupe_key", "attempts", "last_error", "created_at", "sent_at")
+    readonly_fields = ("id", "dedupe_key", "attachment", "attempts", "last_error", "created_at", "sent_at")
     actions = ["requeue_failed"]
 
     @admin.action(description="Send failed e-mails again")

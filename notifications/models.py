@@ -32,6 +32,9 @@ class Notification(models.Model):
     subject = models.CharField(max_length=255)
     body = models.TextField()
     body_html = models.TextField(blank=True)
+    # A file in default storage sent with the e-mail (e.g. the weekly report PDF). It is read
+    # when the e-mail goes out, so a file replaced meanwhile is sent in its latest version.
+    attachment = models.FileField(max_length=255, blank=True)
     dedupe_key = models.CharField(max_length=255, unique=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)

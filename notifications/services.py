@@ -5,6 +5,8 @@ Invariants:
   first row, rendered once;
 - a row is e-mailed at most once: delivery holds the row's lock while sending and sends only
   a `pending` row, so a redelivered or concurrent job finds it `sent` and does nothing;
+- an attachment is a file in default storage, read at send time; a missing file fails the
+  e-mail for good (MissingAttachmentError): retrying would not bring it back;
 - a transient SMTP failure leaves the row `pending` (attempts and last_error recorded) and
   raises TransientEmailError for the task to retry; a permanent failure, or the last retry,
   marks it `failed` and raises PermanentEmailError, so the job ends as FAILURE in the result
@@ -12,11 +14,14 @@ Invariants:
 """
 
 import logging
+import mimetypes
+import posixpath
 import smtplib
 from dataclasses import dataclass
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
@@ -41,6 +46,10 @@ class PermanentEmailError(Exception):
     """Sending failed for good (address refused, bad credentials, or retries used up)."""
 
 
+class MissingAttachmentError(Exception):
+    """The file to attach is not in storage: sending again would not bring it back."""
+
+
 @dataclass(frozen=True)
 class RenderedMessage:
     subject: str
@@ -59,8 +68,13 @@ def notification_render(*, kind: str, context: dict) -> RenderedMessage:
     )
 
 
-def notification_create(*, user: User, kind: str, dedupe_key: str, context: dict | None = None) -> Notification:
-    """The row for this event, created (and rendered) only the first time."""
+def notification_create(
+    *, user: User, kind: str, dedupe_key: str, context: dict | None = None, attachment: str = ""
+) -> Notification:
+    """The row for this event, created (and rendered) only the first time.
+
+    `attachment` names a file in default storage to send with the e-mail.
+    """
     existing = Notification.objects.filter(dedupe_key=dedupe_key).first()
     if existing is not None:
         return existing
@@ -74,16 +88,21 @@ def notification_create(*, user: User, kind: str, dedupe_key: str, context: dict
                 subject=message.subject,
                 body=message.body,
                 body_html=message.body_html,
+                attachment=attachment,
             )
     except IntegrityError:  # a concurrent job created it first
         return Notification.objects.get(dedupe_key=dedupe_key)
 
 
-def notification_send(*, user: User, kind: str, dedupe_key: str, context: dict | None = None) -> Notification:
+def notification_send(
+    *, user: User, kind: str, dedupe_key: str, context: dict | None = None, attachment: str = ""
+) -> Notification:
     """Create the row and queue its e-mail after commit (the generic path for other apps)."""
     from notifications.tasks import send_notification as send_notification_task
 
-    notification = notification_create(user=user, kind=kind, dedupe_key=dedupe_key, context=context)
+    notification = notification_create(
+        user=user, kind=kind, dedupe_key=dedupe_key, context=context, attachment=attachment
+    )
     if notification.status == Notification.Status.PENDING:
         dispatch_on_commit(send_notification_task, str(notification.pk))
     return notification
@@ -150,7 +169,20 @@ def _send_email(notification: Notification) -> None:
     )
     if notification.body_html:
         message.attach_alternative(notification.body_html, "text/html")
+    if notification.attachment:
+        message.attach(*_read_attachment(notification.attachment.name))
     message.send()
+
+
+def _read_attachment(name: str) -> tuple[str, bytes, str]:
+    """(file name, content, MIME type) of a file in default storage."""
+    try:
+        with default_storage.open(name, "rb") as file:
+            content = file.read()
+    except FileNotFoundError as exc:
+        raise MissingAttachmentError(f"The attachment {name} is not in storage") from exc
+    mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return posixpath.basename(name), content, mimetype
 
 
 def notification_deliver(*, notification_id: str, final_attempt: bool = False) -> str:

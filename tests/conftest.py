@@ -1,5 +1,6 @@
 import pytest
 from django.core.cache import cache
+from django.db import connections
 from rest_framework.test import APIClient
 
 from tests.factories import StaffFactory, UserFactory
@@ -62,3 +63,17 @@ def learner_client(learner) -> APIClient:
 @pytest.fixture
 def staff_client(staff) -> APIClient:
     return client_for(staff)
+
+
+@pytest.fixture
+def archive_lock_held_elsewhere(db):
+    """The monthly archive's lock, taken by another database session (as a running job would)."""
+    from lms.archive import ARCHIVE_LOCK_NAME
+
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [ARCHIVE_LOCK_NAME])
+        yield
+    finally:
+        other.close()

@@ -51,3 +51,26 @@ def course_with_lessons(n: int, **kwargs):
     course = CourseFactory(**kwargs)
     Lesson.objects.bulk_create(Lesson(course=course, title=f"Lesson {i}", position=i) for i in range(1, n + 1))
     return Course.objects.get(pk=course.pk)
+
+
+def notification_created_at(user, created_at):
+    """A notification row dated `created_at` (the field is auto_now_add: set after creation)."""
+    import uuid
+
+    from notifications.models import Notification
+    from notifications.services import notification_create
+
+    notification = notification_create(user=user, kind=Notification.Kind.WELCOME, dedupe_key=f"test:{uuid.uuid4()}")
+    Notification.objects.filter(pk=notification.pk).update(created_at=created_at)
+    return Notification.objects.get(pk=notification.pk)
+
+
+def task_result_done_at(date_done, *, task_name: str = "lms.tasks.dispatch_outbox"):
+    """A stored task result finished at `date_done` (the field is auto_now: set after creation)."""
+    import uuid
+
+    from django_celery_results.models import TaskResult
+
+    result = TaskResult.objects.create(task_id=str(uuid.uuid4()), task_name=task_name, status="SUCCESS", result="{}")
+    TaskResult.objects.filter(pk=result.pk).update(date_done=date_done)
+    return TaskResult.objects.get(pk=result.pk)

@@ -1,4 +1,4 @@
-"""Reads behind the account maintenance jobs: what a clean-up would delete."""
+"""Reads about accounts: what a clean-up would delete, who receives staff reports."""
 
 from datetime import datetime, timedelta
 
@@ -25,3 +25,8 @@ def users_unverified_stale(*, now: datetime, max_days: int) -> QuerySet[User]:
         is_superuser=False,
         date_joined__lte=now - timedelta(days=max_days),
     )
+
+
+def users_staff_active() -> QuerySet[User]:
+    """Active staff accounts: the recipients of staff reports."""
+    return User.objects.filter(is_active=True, is_staff=True)

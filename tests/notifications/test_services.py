@@ -2,6 +2,8 @@ import smtplib
 
 import pytest
 from django.core import mail
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 
 from notifications import services
 from notifications.models import Notification
@@ -62,6 +64,36 @@ def test_notification_deliver_sends_text_and_html_once(user):
     assert notification.status == "sent"
     assert notification.attempts == 1
     assert notification.sent_at is not None
+
+
+def test_notification_deliver_attaches_the_stored_file_as_it_is_at_send_time(user):
+    # given a notification whose attachment is replaced after the row was created
+    default_storage.save("reports/weekly/2026-W10.pdf", ContentFile(b"%PDF-1.4 first"))
+    notification = services.notification_create(
+        user=user, kind=Notification.Kind.WELCOME, dedupe_key="report:1", attachment="reports/weekly/2026-W10.pdf"
+    )
+    default_storage.delete("reports/weekly/2026-W10.pdf")
+    default_storage.save("reports/weekly/2026-W10.pdf", ContentFile(b"%PDF-1.4 second"))
+
+    # when
+    services.notification_deliver(notification_id=notification.pk)
+
+    # then
+    assert mail.outbox[0].attachments == [("2026-W10.pdf", b"%PDF-1.4 second", "application/pdf")]
+
+
+def test_a_missing_attachment_fails_the_email_for_good(user):
+    notification = services.notification_create(
+        user=user, kind=Notification.Kind.WELCOME, dedupe_key="report:2", attachment="reports/weekly/gone.pdf"
+    )
+
+    with pytest.raises(services.PermanentEmailError, match="MissingAttachmentError"):
+        services.notification_deliver(notification_id=notification.pk)
+
+    notification.refresh_from_db()
+    assert notification.status == "failed"
+    assert "reports/weekly/gone.pdf" in notification.last_error
+    assert mail.outbox == []
 
 
 def test_notification_deliver_of_a_deleted_row_is_a_no_op(user):
