@@ -59,8 +59,12 @@ WHERE {E}.id = s.id
        OR {E}.total_lessons_count <> s.total
        OR {E}.progress_percentage <> s.pct
        OR {E}.status <> s.new_status)
-RETURNING {E}.id, s.old_status, {E}.status
+{{returning}}
 """  # noqa: S608 - built from model table names and status constants; values go in as parameters
+_RETURNING_OLD_AND_NEW = f"RETURNING {E}.id, s.old_status, {E}.status"
+# SQLite's RETURNING cannot name the FROM subquery's columns: it returns the new status only and
+# the old ones are read just before, in the same transaction.
+_RETURNING_NEW = f"RETURNING {E}.id, {E}.status"
 
 # PostgreSQL folds the RETURNING rows into one summary row, so a 100k-row recalculation does not
 # ship 100k rows to Python; other databases (SQLite in development) return them all.
@@ -92,20 +96,26 @@ def recalculate(*, course_id, now: datetime, enrollment_id=None) -> Recalculatio
         params["enrollment"] = _db(enrollment_id, Enrollment._meta.pk)
         enrollment_filter = "AND e.id = %(enrollment)s"
         progress_filter = "AND lp.enrollment_id = %(enrollment)s"
-    update = _UPDATE.format(enrollment_filter=enrollment_filter, progress_filter=progress_filter)
+    filters = {"enrollment_filter": enrollment_filter, "progress_filter": progress_filter}
 
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            update = _UPDATE.format(returning=_RETURNING_OLD_AND_NEW, **filters)
             cursor.execute(_POSTGRES_SUMMARY.format(update=update), params)
             changed, completed_ids, reopened = cursor.fetchone()
-            return RecalculationResult(changed, [str(pk) for pk in completed_ids], reopened)
-        cursor.execute(update, params)
-        rows = cursor.fetchall()
-    to_uuid = Enrollment._meta.pk.to_python
+        return RecalculationResult(changed, [str(pk) for pk in completed_ids], reopened)
+
+    scope = Enrollment.objects.filter(course_id=course_id)
+    if enrollment_id is not None:
+        scope = scope.filter(pk=enrollment_id)
+    old_status = {str(pk): status for pk, status in scope.values_list("pk", "status")}
+    with connection.cursor() as cursor:
+        cursor.execute(_UPDATE.format(returning=_RETURNING_NEW, **filters), params)
+        rows = [(str(Enrollment._meta.pk.to_python(pk)), new) for pk, new in cursor.fetchall()]
     return RecalculationResult(
         changed=len(rows),
-        newly_completed=[str(to_uuid(pk)) for pk, old, new in rows if old != COMPLETED and new == COMPLETED],
-        reopened=sum(1 for _, old, new in rows if old == COMPLETED and new == ACTIVE),
+        newly_completed=[pk for pk, new in rows if old_status[pk] != COMPLETED and new == COMPLETED],
+        reopened=sum(1 for pk, new in rows if old_status[pk] == COMPLETED and new == ACTIVE),
     )
 
 
