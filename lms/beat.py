@@ -12,8 +12,9 @@ so a hand-over sends nothing twice.
 The holder also writes the time of its last tick to `lms:beat:last_tick`, which
 GET /api/health/ reports as beat's age.
 
-Without a Redis broker there is nowhere to keep the lock: beat then schedules unguarded and
-says so in its log, and exactly one beat must be run.
+With any other broker (RabbitMQ) the same lock is a lease row in the database
+(lms/leases.py, name `lms:beat:lock`), taken and renewed the same way, and the lease's renewal
+time is beat's last tick.
 """
 
 import logging
@@ -24,11 +25,14 @@ import uuid
 import redis
 from celery import signals
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler
 from redis.exceptions import LockError, RedisError
 from redis.lock import Lock
+
+from lms.leases import DatabaseLock, lease_renewed_age
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +54,11 @@ def broker_redis(*, timeout: float = REDIS_TIMEOUT_SECONDS) -> redis.Redis | Non
     return redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
 
 
-def beat_last_tick_age(*, client: redis.Redis) -> float | None:
-    """Seconds since the scheduling beat last ticked; None if no beat ever did."""
+def beat_last_tick_age(*, client: redis.Redis | None) -> float | None:
+    """Seconds since the scheduling beat last ticked; None if no beat ever did. Without a Redis
+    broker (client None) the holder's lease renewals are its ticks."""
+    if client is None:
+        return lease_renewed_age(BEAT_LOCK_KEY)
     value = client.get(BEAT_LAST_TICK_KEY)
     if value is None:
         return None
@@ -68,7 +75,6 @@ class LockedDatabaseScheduler(DatabaseScheduler):
         self._lock: Lock | None = None
         self._holds_lock = False
         self._announced_standby = False
-        self._unguarded = False
         # Names the holder in Redis (`GET lms:beat:lock`), unique even for two beats in one process.
         self._token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         super().__init__(*args, **kwargs)
@@ -99,24 +105,20 @@ class LockedDatabaseScheduler(DatabaseScheduler):
 
     # --- The lock -------------------------------------------------------------------------
 
-    def _get_lock(self) -> Lock | None:
-        if self._lock is None and not self._unguarded:
+    def _get_lock(self) -> "Lock | DatabaseLock":
+        if self._lock is None:
             self._redis = broker_redis()
             if self._redis is None:
-                self._unguarded = True
-                logger.warning(
-                    "The broker is not Redis, so there is no single-beat lock: run exactly one beat process."
-                )
-                return None
-            # Not thread-local: the token must survive into close(), whichever thread calls it.
-            self._lock = self._redis.lock(BEAT_LOCK_KEY, timeout=self.lock_timeout, thread_local=False)
+                logger.info("The broker is not Redis: the single-beat lock is a lease in the database.")
+                self._lock = DatabaseLock(BEAT_LOCK_KEY, timeout=self.lock_timeout)
+            else:
+                # Not thread-local: the token must survive into close(), whichever thread calls it.
+                self._lock = self._redis.lock(BEAT_LOCK_KEY, timeout=self.lock_timeout, thread_local=False)
         return self._lock
 
     def _hold_lock(self) -> bool:
         """Take or renew the lock; True while this beat may send tasks."""
         lock = self._get_lock()
-        if lock is None:
-            return True
         try:
             # owned(): a renewal that failed on a Redis error may have left the lock ours.
             if self._holds_lock or lock.owned():
@@ -125,9 +127,9 @@ class LockedDatabaseScheduler(DatabaseScheduler):
                 held = lock.acquire(blocking=False, token=self._token)
         except LockError:  # expired and maybe taken by another beat
             held = False
-        except RedisError as exc:
+        except (RedisError, DatabaseError) as exc:
             # Whether another beat took over cannot be known: stop sending until it can.
-            logger.warning("Beat lock: Redis did not answer (%s); not scheduling this tick.", exc)
+            logger.warning("Beat lock: its store did not answer (%s); not scheduling this tick.", exc)
             held = False
         if held and not self._holds_lock:
             logger.info("Beat lock %s acquired: this beat schedules.", BEAT_LOCK_KEY)
@@ -158,7 +160,7 @@ class LockedDatabaseScheduler(DatabaseScheduler):
         try:
             self._lock.release()
             logger.info("Beat lock %s released.", BEAT_LOCK_KEY)
-        except (LockError, RedisError) as exc:
+        except (LockError, RedisError, DatabaseError) as exc:
             logger.warning("Beat lock %s not released (%s); it expires by itself.", BEAT_LOCK_KEY, exc)
 
     def _record_tick(self):

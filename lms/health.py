@@ -63,8 +63,7 @@ def live_workers() -> int | None:
 def beat_age() -> float | None:
     """Seconds since the scheduling beat last ticked; None if never, or when it cannot be read."""
     try:
-        client = broker_redis(timeout=BROKER_TIMEOUT_SECONDS)
-        return None if client is None else beat_last_tick_age(client=client)
+        return beat_last_tick_age(client=broker_redis(timeout=BROKER_TIMEOUT_SECONDS))
     except Exception as exc:  # noqa: BLE001
         logger.warning("Health: could not read beat's last tick: %s", exc)
         return None

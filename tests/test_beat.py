@@ -19,9 +19,11 @@ from lms.beat import (
     BEAT_LOCK_KEY,
     STANDBY_POLL_SECONDS,
     LockedDatabaseScheduler,
+    beat_last_tick_age,
     refuse_unlocked_scheduler,
 )
 from lms.celery import app
+from lms.models import Lease
 from tests.processes import broker_url, wait_for
 
 # close_old_connections() in the scheduler would end a test transaction: commit for real.
@@ -163,16 +165,30 @@ def test_the_scheduler_installs_the_result_cleanup_when_missing(schedulers):
     assert PeriodicTask.objects.filter(name="celery.backend_cleanup", task="celery.backend_cleanup").exists()
 
 
-def test_without_a_redis_broker_the_scheduler_runs_unguarded(settings):
+def test_without_a_redis_broker_only_the_holder_of_the_database_lease_sends(settings):
+    # given a RabbitMQ-like broker (not Redis), a due task and two beats' schedulers
     settings.CELERY_BROKER_URL = "memory://"
     probe = hourly_probe(last_run_hours_ago=2)
-    scheduler = LockedDatabaseScheduler(app=app)
+    first, second = LockedDatabaseScheduler(app=app), LockedDatabaseScheduler(app=app)
     try:
-        scheduler.tick()
-    finally:
-        scheduler.close()
+        # when both tick
+        first.tick()
+        waiting = second.tick()
 
-    assert runs(probe) == 1
+        # then the first holds the lease in the database and sent the task once
+        lease = Lease.objects.get(name=BEAT_LOCK_KEY)
+        assert lease.holder == first._token
+        assert lease.expires_at > timezone.now()  # it expires if its holder dies
+        assert runs(probe) == 1
+        assert waiting == STANDBY_POLL_SECONDS
+        # and the lease's renewal is beat's last tick for the health check
+        assert beat_last_tick_age(client=None) < 5
+    finally:
+        first.close()
+        second.close()
+
+    # and a clean stop releases it
+    assert Lease.objects.get(name=BEAT_LOCK_KEY).holder == ""
 
 
 def test_beat_refuses_a_scheduler_without_the_lock():
