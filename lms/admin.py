@@ -1,4 +1,8 @@
+import json
+
 from django.contrib import admin
+from django_celery_results.admin import TaskResultAdmin
+from django_celery_results.models import TaskResult
 
 from lms.models import OutboxMessage
 
@@ -14,3 +18,20 @@ class OutboxMessageAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+# Task results, with the queue that delivered each job as a column (LmsTask records it in the
+# result's meta; django-celery-results shows it only inside the meta JSON of one result).
+admin.site.unregister(TaskResult)
+
+
+@admin.register(TaskResult)
+class TaskResultWithQueueAdmin(TaskResultAdmin):
+    list_display = (*TaskResultAdmin.list_display, "queue")
+
+    @admin.display(description="Queue")
+    def queue(self, result: TaskResult) -> str:
+        try:
+            return (json.loads(result.meta or "{}") or {}).get("queue") or "-"
+        except (TypeError, ValueError):
+            return "-"
