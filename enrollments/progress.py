@@ -47,14 +47,20 @@ FROM (
     FROM {E} e
     CROSS JOIN (SELECT COUNT(*) AS n FROM {L} WHERE course_id = %(course)s) t
     LEFT JOIN (
+        -- Reached through the course's enrollments as well as its lessons: with only the lesson
+        -- filter, PostgreSQL reads every lesson-progress row of every course to find this one's
+        -- (a course of 1,000 learners beside 100,000 others cost 0.2 s instead of 0.02 s).
         SELECT lp.enrollment_id, COUNT(*) AS n
-        FROM {LP} lp JOIN {L} l ON l.id = lp.lesson_id
-        WHERE l.course_id = %(course)s {{progress_filter}}
+        FROM {LP} lp
+        JOIN {E} pe ON pe.id = lp.enrollment_id
+        JOIN {L} l ON l.id = lp.lesson_id
+        WHERE pe.course_id = %(course)s AND l.course_id = %(course)s {{progress_filter}}
         GROUP BY lp.enrollment_id
     ) d ON d.enrollment_id = e.id
     WHERE e.course_id = %(course)s {{enrollment_filter}}
 ) s
 WHERE {E}.id = s.id
+  AND {E}.course_id = %(course)s
   AND ({E}.completed_lessons_count <> s.done
        OR {E}.total_lessons_count <> s.total
        OR {E}.progress_percentage <> s.pct
