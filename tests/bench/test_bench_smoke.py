@@ -91,12 +91,12 @@ def test_bench_enroll_smoke_queues_one_job_per_enrollment_and_none_without_the_r
     # when
     report = run_bench("enroll", tmp_path / "enroll.json")
 
-    # then
+    # then (JSON object keys: the status codes are strings)
     enqueue, baseline = report["runs"]
     assert (enqueue["variant"], baseline["variant"]) == ("enqueue", "baseline")
     for run in report["runs"]:
-        assert run["statuses"].get(201, 0) > 0
-        assert set(run["statuses"]) == {201}
+        assert run["statuses"].get("201", 0) > 0, run
+        assert set(run["statuses"]) == {"201"}
         assert run["jobs_match"], run
     assert enqueue["jobs_queued"] == enqueue["enrollments_created"]
     assert baseline["jobs_queued"] == 0
