@@ -81,11 +81,7 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------
 
 DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
-# Seconds a process keeps its database connection between requests or tasks (0: a new one for
-# each). Connecting was 14 % of a worker's samples when every e-mail job opened its own
-# (docs/benchmarks.md, "Profile"); CONN_HEALTH_CHECKS below replaces a connection that died
-# meanwhile (a database restart) before it is used.
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A request or task never waits on the database forever.
