@@ -171,6 +171,9 @@ class Bench:
         from lms.models import OutboxMessage
 
         common.truncate(TaskResult)
+        # Nothing should be left from the phase before; if anything is, say so and start clean.
+        stray = self.redis.llen(QUEUE)
+        self.redis.delete(QUEUE)
         ids = self.notifications(n) if subject == "ours" else [str(uuid.uuid4()) for _ in range(n)]
         plain_seconds = outbox_seconds = 0.0
         plain = outbox = 0
@@ -203,6 +206,7 @@ class Bench:
         drain_seconds = last_done - resumed
         row = {
             "n": n,
+            "stray_messages_purged": stray,
             "enqueue_per_second": round(plain / plain_seconds, 1),
             "drain_seconds": round(drain_seconds, 3),
             "drain_per_second": round(n / drain_seconds, 1),
