@@ -47,14 +47,22 @@ FROM (
     FROM {E} e
     CROSS JOIN (SELECT COUNT(*) AS n FROM {L} WHERE course_id = %(course)s) t
     LEFT JOIN (
-        SELECT lp.enrollment_id, COUNT(*) AS n
-        FROM {LP} lp JOIN {L} l ON l.id = lp.lesson_id
-        WHERE l.course_id = %(course)s {{progress_filter}}
+        -- Reached through the course's enrollments, so PostgreSQL walks the (enrollment, lesson)
+        -- index for a small course instead of reading every course's lesson progress (which made
+        -- recalculating all courses grow with courses x rows). The lesson check is a LEFT JOIN
+        -- counted by COUNT(l.id), not a filter: as a second filter PostgreSQL would multiply it
+        -- with the enrollments' one (they say the same thing) and take a large course for a tiny one.
+        SELECT lp.enrollment_id, COUNT(l.id) AS n
+        FROM {LP} lp
+        JOIN {E} pe ON pe.id = lp.enrollment_id
+        LEFT JOIN {L} l ON l.id = lp.lesson_id AND l.course_id = %(course)s
+        WHERE pe.course_id = %(course)s {{progress_filter}}
         GROUP BY lp.enrollment_id
     ) d ON d.enrollment_id = e.id
     WHERE e.course_id = %(course)s {{enrollment_filter}}
 ) s
 WHERE {E}.id = s.id
+  AND {E}.course_id = %(course)s
   AND ({E}.completed_lessons_count <> s.done
        OR {E}.total_lessons_count <> s.total
        OR {E}.progress_percentage <> s.pct

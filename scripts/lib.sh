@@ -67,3 +67,13 @@ ensure_chromium() {
         chromium chromium-driver >/dev/null; } ||
         echo "WARNING: could not install chromium; the browser tests will fail and say so." >&2
 }
+
+ensure_wrk() {
+    # The enroll benchmark (and its smoke test) drives gunicorn with Debian's wrk.
+    command -v wrk >/dev/null && return 0
+    echo "==> Installing wrk (load generator of the enroll benchmark)"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >/dev/null; } ||
+        echo "WARNING: could not install wrk; the enroll benchmark's smoke test will fail and say so." >&2
+}

@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -42,3 +44,88 @@ def test_bench_lists_benchmarks_for_an_unknown_name():
     # then
     assert completed.returncode == 2
     assert "certificates" in completed.stdout
+
+
+# --- The end-to-end benchmarks: real PostgreSQL, Redis, workers and gunicorn -------------------
+# Each runs on the test database (which it empties: the test is transactional, so pytest-django
+# empties it again afterwards) and its own throw-away redis-server. Only that they run and
+# report coherent counts is checked; speed never fails a test.
+
+
+def run_bench(name: str, output: Path, *extra: str) -> dict:
+    from tests.processes import shared_database_url
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", name, "--smoke", "--output", str(output),
+         "--database-url", shared_database_url(), *extra],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    report = json.loads(output.read_text())
+    assert report["smoke"] is True
+    return report
+
+
+@pytest.mark.integration
+def test_bench_pipeline_smoke_drains_every_subject_and_compares_them(transactional_db, tmp_path):
+    # when
+    report = run_bench("pipeline", tmp_path / "pipeline.json")
+
+    # then: every subject enqueued and drained its jobs, and the ratios are there
+    (round_,) = report["throughput"]
+    for subject in ("ours", "noop", "redis"):
+        assert round_[subject]["n"] == 40
+        assert round_[subject]["drain_per_second"] > 0
+        assert round_[subject]["cpu_ms_per_task"] > 0
+        assert report["latency"][0][subject]["p50_ms"] > 0
+    assert round_["ours"]["outbox_enqueue_per_second"] > 0
+    assert report["summary"]["ratios"]["ours_over_noop_drain"] > 0
+
+
+@pytest.mark.integration
+def test_bench_enroll_smoke_queues_one_job_per_enrollment_and_none_without_the_receiver(transactional_db, tmp_path):
+    # when
+    report = run_bench("enroll", tmp_path / "enroll.json")
+
+    # then (JSON object keys: the status codes are strings)
+    enqueue, baseline = report["runs"]
+    assert (enqueue["variant"], baseline["variant"]) == ("enqueue", "baseline")
+    for run in report["runs"]:
+        assert run["statuses"].get("201", 0) > 0, run
+        assert set(run["statuses"]) == {"201"}
+        assert run["jobs_match"], run
+    assert enqueue["jobs_queued"] == enqueue["enrollments_created"]
+    assert baseline["jobs_queued"] == 0
+    assert report["summary"]["ratios_enqueue_over_baseline"]["p50"] > 0
+
+
+@pytest.mark.integration
+def test_bench_progress_smoke_recalculates_with_a_constant_number_of_statements(transactional_db, tmp_path):
+    # when
+    report = run_bench("progress", tmp_path / "progress.json")
+
+    # then: the same statements whatever the size; the loop needs two per enrollment
+    sizes = report["summary"]["sizes"]
+    assert {tuple(figures["statements"]) for figures in sizes.values()} == {(2,)}
+    small = report["rows"][0]
+    assert small["stale"]["outcome"]["changed"] == small["size"]
+    assert small["unchanged"]["outcome"]["changed"] == 0
+    assert small["naive_runs"][0]["statements"] == 2 * small["size"] + 2
+    assert report["summary"]["baseline"]["speedup"] > 0
+
+
+@pytest.mark.integration
+def test_bench_certificates_e2e_smoke_issues_every_certificate(transactional_db, tmp_path):
+    # when
+    report = run_bench("certificates_e2e", tmp_path / "certificates_e2e.json")
+
+    # then
+    (round_,) = report["rounds_detail"]
+    assert round_["e2e"]["certificates_issued"] == round_["e2e"]["pdf_files_total"] == 6
+    assert round_["e2e"]["emails_left_queued"] == 6
+    assert round_["render"]["per_core_per_second"] > 0
+    assert report["summary"]["ratios"]["e2e_cpu_over_render_cpu"] > 0
