@@ -113,7 +113,8 @@ def start_server(processes: common.Processes, variant: str, *, env: dict, tmp_di
 
 
 def wrk(port: int, *, duration: float, connections: int, threads: int, pairs_dir: Path) -> dict:
-    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s", "--timeout", "10s",
+    seconds = max(1, round(duration))  # wrk takes whole seconds ("20s", not "20.0s")
+    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s",
                "-s", str(LUA_SCRIPT), f"http://127.0.0.1:{port}", "--", str(pairs_dir)]  # fmt: skip
     completed = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60, check=False)
     line = next((line for line in completed.stdout.splitlines() if line.startswith("BENCH_JSON ")), None)

@@ -16,8 +16,12 @@ class Enrollment(models.Model):
         DROPPED = "dropped", "Dropped"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="enrollments")
-    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="enrollments")
+    # No single-column indexes on the two keys: (student, course) and (course, status) lead with
+    # them already, and every index is written again on each progress update.
+    student = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="enrollments", db_index=False
+    )
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="enrollments", db_index=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     progress_percentage = models.DecimalField(max_digits=5, decimal_places=2, default=0)
     completed_lessons_count = models.PositiveIntegerField(default=0)

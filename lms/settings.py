@@ -283,7 +283,9 @@ CELERY_TASK_RETRY_ON_WORKER_LOST = True
 # If the broker connection drops, stop the running jobs: their messages are redelivered anyway,
 # and finishing them too would run them twice.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
-CELERY_TASK_SEND_SENT_EVENT = True
+# No "task-sent" event per publish: it doubled the broker messages on the request path (measured:
+# 0.85 -> 0.55 ms per publish). Flower follows a job from the moment a worker receives it.
+CELERY_TASK_SEND_SENT_EVENT = False
 
 # --- Operations: beat, Flower, maintenance --------------------------------------------------
 
