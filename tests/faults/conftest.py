@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.infra import RedisServer, Stack, app_on_broker, purge, rabbitmq_vhost
+from tests.faults.infra import REPORT, RedisServer, Stack, app_on_broker, purge, rabbitmq_vhost
 
 FAULTS_DIR = Path(__file__).parent
 
@@ -63,3 +63,10 @@ def stack_for(transactional_db, tmp_path):
 @pytest.fixture
 def stack(stack_for, broker_url):
     return stack_for(broker_url)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if REPORT:
+        terminalreporter.section("fault injection: what was injected, and the invariants after")
+        for line in REPORT:
+            terminalreporter.write_line(line)

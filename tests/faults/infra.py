@@ -29,6 +29,18 @@ from tests.processes import ALL_QUEUES, ROOT, ServiceProcess, process_env, read_
 RABBITMQ_URL = os.environ.get("LMS_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672")
 
 
+# Every injection and invariant line of this session, shown again in pytest's terminal summary
+# (test output is captured, so CI would not show it otherwise).
+REPORT: list[str] = []
+
+
+def report(line: str) -> None:
+    # e.g. "tests/faults/test_x.py::test_y[redis] (call)" -> "test_y[redis]"
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").split("::")[-1].split(" ")[0]
+    REPORT.append(f"{test}: {line}" if test else line)
+    print(line)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -317,7 +329,7 @@ def check_invariants(stack: Stack, *, label: str, expect_certificates: int | Non
         "queued": sum(queue_sizes(stack.broker_url).values()),
         "outbox": OutboxMessage.objects.count(),
     }
-    print(f"[{label}] invariants: " + ", ".join(f"{k} = {v}" for k, v in counts.items()))
+    report(f"[{label}] invariants: " + ", ".join(f"{k} = {v}" for k, v in counts.items()))
     assert counts["lost"] == 0 and counts["duplicated"] == 0, counts
     assert counts["pdf_files"] == counts["certificates"], "a PDF without its row (or the reverse)"
     assert counts["queued"] == 0 and counts["outbox"] == 0, "queues not drained"

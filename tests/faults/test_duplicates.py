@@ -3,7 +3,7 @@
 from certificates.models import Certificate
 from notifications.models import Notification
 from tests.faults.data import learners_in_course
-from tests.faults.infra import check_invariants, send
+from tests.faults.infra import check_invariants, report, send
 from tests.processes import wait_for
 
 
@@ -18,7 +18,7 @@ def test_duplicate_deliveries_raced_by_two_workers_have_one_effect(stack):
         for _ in range(2):
             send("certificates.tasks.generate_certificate", str(enrollment.pk), task_id=f"cert-{enrollment.pk}")
             send("notifications.tasks.send_welcome_email", str(enrollment.student_id), task_id=f"hi-{enrollment.pk}")
-    print("injected: 24 messages for 12 jobs, consumed by 4 processes in 2 workers")
+    report("injected: 24 messages for 12 jobs, consumed by 4 processes in 2 workers")
 
     # then each job took effect once
     wait_for(

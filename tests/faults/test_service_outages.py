@@ -14,7 +14,7 @@ from enrollments.models import Enrollment
 from lms.models import OutboxMessage
 from tests.factories import DEFAULT_PASSWORD
 from tests.faults.data import learners_in_course
-from tests.faults.infra import check_invariants, send
+from tests.faults.infra import check_invariants, report, send
 from tests.processes import wait_for
 
 # Each request must still answer this fast while the broker is down.
@@ -47,7 +47,7 @@ def test_redis_down_requests_stay_fast_data_commits_and_jobs_run_once_it_is_back
 
     # when Redis stops and every learner completes the course through the API
     redis_server.stop()
-    print("injected: Redis stopped")
+    report("injected: Redis stopped")
     latencies = []
     for enrollment, token in zip(enrollments, tokens, strict=True):
         started = time.monotonic()
@@ -57,7 +57,7 @@ def test_redis_down_requests_stay_fast_data_commits_and_jobs_run_once_it_is_back
         latencies.append(time.monotonic() - started)
         assert status == 200, body
         assert body["status"] == "completed"
-    print(f"requests during the outage: max {max(latencies):.2f}s, all {[round(t, 2) for t in latencies]}")
+    report(f"requests during the outage: max {max(latencies):.2f}s, all {[round(t, 2) for t in latencies]}")
 
     # then each answered within budget, the data committed, and the jobs wait in the outbox
     assert max(latencies) < REQUEST_BUDGET_SECONDS
@@ -67,11 +67,11 @@ def test_redis_down_requests_stay_fast_data_commits_and_jobs_run_once_it_is_back
     # and once Redis is back (empty: it keeps nothing on disk), every job runs, once
     redis_server.start()
     back = time.monotonic()
-    print("recovered: Redis started again, empty")
+    report("recovered: Redis started again, empty")
     wait_for(
         lambda: Certificate.objects.count() == 6 and stack.drained(), timeout=90, what="certificates after the outage"
     )
-    print(f"all jobs done {time.monotonic() - back:.1f}s after Redis came back")
+    report(f"all jobs done {time.monotonic() - back:.1f}s after Redis came back")
     check_invariants(stack, label="redis outage", expect_certificates=6)
 
 
@@ -117,7 +117,7 @@ def test_postgres_restart_mid_task_retries_and_leaves_no_partial_certificate(sta
     # when PostgreSQL restarts under it
     restart_postgres()
     connection.close()  # this process's own connection died with the server
-    print("injected: PostgreSQL restarted while the certificate transaction was open")
+    report("injected: PostgreSQL restarted while the certificate transaction was open")
 
     # then the job retries and completes: one certificate, one PDF, no partial row or file
     wait_for(
@@ -128,6 +128,6 @@ def test_postgres_restart_mid_task_retries_and_leaves_no_partial_certificate(sta
     result = wait_for(db_ready(lambda: TaskResult.objects.filter(task_id=task_id, status="SUCCESS").first()),
                       what="the job's SUCCESS")  # fmt: skip
     assert worker.alive()
-    print(f"[postgres restart] job {result.task_id} succeeded; log shows retry: {'Retry in' in worker.log()}")
+    report(f"[postgres restart] job {result.task_id} succeeded; log shows retry: {'Retry in' in worker.log()}")
     assert "Retry in" in worker.log()
     check_invariants(stack, label="postgres restart", expect_certificates=1)

@@ -8,7 +8,7 @@ from django_celery_results.models import TaskResult
 
 from certificates.models import Certificate
 from tests.faults.data import learners_in_course
-from tests.faults.infra import check_invariants, send
+from tests.faults.infra import check_invariants, report, send
 from tests.processes import wait_for
 
 GENERATE = "certificates.tasks.generate_certificate"
@@ -29,7 +29,7 @@ def test_sigkill_of_a_pool_child_mid_certificate_is_retried_and_done_once(stack)
     time.sleep(0.5)  # inside the issuing transaction: the PDF is written, the row is not
     victim = active[0]["worker_pid"]
     os.kill(victim, signal.SIGKILL)
-    print(f"injected: SIGKILL pool process {victim} running {active[0]['id']}")
+    report(f"injected: SIGKILL pool process {victim} running {active[0]['id']}")
 
     # then every certificate is issued exactly once and the queues drain
     wait_for(lambda: Certificate.objects.count() == 8 and stack.drained(), timeout=60, what="all certificates")
@@ -58,14 +58,14 @@ def test_sigkill_of_the_whole_worker_loses_nothing_after_restart(stack_for, brok
     worker.kill_group()
     killed_at = time.monotonic()
     issued_before = Certificate.objects.count()
-    print(f"injected: SIGKILL worker group {worker.proc.pid} with {16 - issued_before} job(s) not done")
+    report(f"injected: SIGKILL worker group {worker.proc.pid} with {16 - issued_before} job(s) not done")
     stack.worker(concurrency=2, LMS_FAULT_CERTIFICATE_DELAY="1")
 
     # then every job completes once within the stated bound: the redelivery timeout and scan
     # period, plus the remaining work (16 jobs of 1 s on 2 processes), plus start-up slack
     bound = visibility + scan_every + 16 / 2 + 20
     wait_for(lambda: Certificate.objects.count() == 16 and stack.drained(), timeout=bound, what="all certificates")
-    print(f"recovered: all jobs done {time.monotonic() - killed_at:.1f}s after the kill (bound {bound:.0f}s)")
+    report(f"recovered: all jobs done {time.monotonic() - killed_at:.1f}s after the kill (bound {bound:.0f}s)")
     check_invariants(stack, label="worker group killed", expect_certificates=16)
 
 
@@ -78,7 +78,7 @@ def test_warm_shutdown_during_jobs_finishes_them_and_requeues_the_rest(stack):
 
     # when it gets SIGTERM (warm shutdown) mid-job, and a new worker starts after it exits
     first.proc.send_signal(signal.SIGTERM)
-    print(f"injected: SIGTERM to worker {first.proc.pid} while running {[job['id'] for job in running]}")
+    report(f"injected: SIGTERM to worker {first.proc.pid} while running {[job['id'] for job in running]}")
     first.proc.wait(timeout=60)
     stack.worker(concurrency=2)
 
@@ -98,7 +98,7 @@ def test_a_task_that_always_kills_its_process_is_capped_and_marked_failed(stack,
 
     # when it is queued
     task_id = send("faults.crash_process", str(counter))
-    print("injected: a task that SIGKILLs its own pool process on every run")
+    report("injected: a task that SIGKILLs its own pool process on every run")
 
     # then it runs max_retries + 1 times, ends FAILURE, and nothing keeps looping
     result = wait_for(lambda: TaskResult.objects.filter(task_id=task_id, status="FAILURE").first(),
@@ -109,4 +109,4 @@ def test_a_task_that_always_kills_its_process_is_capped_and_marked_failed(stack,
     time.sleep(7)  # longer than the retry delay: a loop would have started another run
     assert counter.read_text().count("run") == runs
     assert stack.drained() and worker.alive()
-    print(f"[crash loop] runs = {runs}, status = FAILURE, queued = 0")
+    report(f"[crash loop] runs = {runs}, status = FAILURE, queued = 0")
