@@ -353,3 +353,15 @@ def write_results(path: Path, report: dict) -> None:
 
 def fmt(value, spec: str = ".1f", missing: str = "-") -> str:
     return missing if value is None else format(value, spec)
+
+
+@contextlib.contextmanager
+def services(name: str, args) -> Iterator[tuple[Path, str]]:
+    """What every end-to-end benchmark runs in: its database (created and migrated), a work
+    folder and a Redis of its own (or --broker-url), Django set up on them. Yields
+    (work folder, broker URL); everything is cleaned up on the way out."""
+    ensure_database(args.database_url)
+    with work_dir(name) as tmp_dir, redis_broker(args.broker_url, tmp_dir=tmp_dir) as broker:
+        setup_django(database_url=args.database_url, broker_url=broker)
+        migrate_if_needed()
+        yield tmp_dir, broker

@@ -275,10 +275,7 @@ def main(argv: list[str]) -> int:
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk (scripts/test installs it)")
 
-    common.ensure_database(args.database_url)
-    with common.work_dir("enroll") as tmp_dir, common.redis_broker(args.broker_url, tmp_dir=tmp_dir) as broker:
-        common.setup_django(database_url=args.database_url, broker_url=broker)
-        common.migrate_if_needed()
+    with common.services("enroll", args) as (tmp_dir, broker):
         from courses.models import Course
         from lms.models import OutboxMessage
         from lms.users.models import User

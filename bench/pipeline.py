@@ -425,10 +425,7 @@ def main(argv: list[str]) -> int:
     if args.n < 1 or args.rounds < 1:
         parser.error("--n and --rounds must be positive")
 
-    common.ensure_database(args.database_url)
-    with common.work_dir("pipeline") as tmp_dir, common.redis_broker(args.broker_url, tmp_dir=tmp_dir) as broker:
-        common.setup_django(database_url=args.database_url, broker_url=broker)
-        common.migrate_if_needed()
+    with common.services("pipeline", args) as (tmp_dir, broker):
         report = run(args, tmp_dir=tmp_dir, broker_url=broker)
     report["smoke"] = args.smoke
     print_table(report)
