@@ -264,6 +264,36 @@ def wait_worker_ready(worker: Process, *, timeout: float = 60.0) -> None:
     wait_for(ready, timeout=timeout, interval=0, what=f"worker {worker.name}")
 
 
+class ConsumerSwitch:
+    """Holds a worker's queue consumer off while jobs are published, then lets it drain them and
+    waits for their SUCCESS rows in django-celery-results (stopping at the first FAILURE)."""
+
+    def __init__(self, app, worker: Process, queue: str, *, poll_seconds: float = 0.05):
+        self.app = app
+        self.worker = worker
+        self.queue = queue
+        self.poll_seconds = poll_seconds
+
+    def pause(self) -> None:
+        self.app.control.cancel_consumer(self.queue, destination=[self.worker.name], reply=True, timeout=5)
+
+    def resume(self) -> None:
+        self.app.control.add_consumer(self.queue, destination=[self.worker.name], reply=True, timeout=5)
+
+    def wait_results(self, n: int, *, timeout: float, what: str = "jobs") -> None:
+        from django_celery_results.models import TaskResult
+
+        deadline = time.monotonic() + timeout
+        while (done := TaskResult.objects.filter(status="SUCCESS").count()) < n:
+            failed = TaskResult.objects.filter(status="FAILURE").first()
+            if failed is not None:
+                raise RuntimeError(f"a job failed: {failed.task_name} {failed.result}")
+            self.worker.check_alive()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{done} of {n} {what} done after {timeout:.0f}s")
+            time.sleep(self.poll_seconds)
+
+
 def _children(pid: int) -> list[int]:
     found = []
     with contextlib.suppress(FileNotFoundError, ProcessLookupError):

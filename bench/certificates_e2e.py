@@ -88,28 +88,9 @@ class EndToEnd:
 
         from lms.celery import app
 
-        self.app = app
+        self.consumer = common.ConsumerSwitch(app, worker, QUEUE, poll_seconds=POLL_SECONDS)
         self.worker = worker
         self.redis = redis.Redis.from_url(broker_url)
-
-    def pause(self) -> None:
-        self.app.control.cancel_consumer(QUEUE, destination=[self.worker.name], reply=True, timeout=5)
-
-    def resume(self) -> None:
-        self.app.control.add_consumer(QUEUE, destination=[self.worker.name], reply=True, timeout=5)
-
-    def wait_results(self, n: int, *, timeout: float) -> None:
-        from django_celery_results.models import TaskResult
-
-        deadline = time.monotonic() + timeout
-        while (done := TaskResult.objects.filter(status="SUCCESS").count()) < n:
-            failed = TaskResult.objects.filter(status="FAILURE").first()
-            if failed is not None:
-                raise RuntimeError(f"a job failed: {failed.result}")
-            self.worker.check_alive()
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{done} of {n} certificates after {timeout:.0f}s")
-            time.sleep(POLL_SECONDS)
 
     def run(self, n: int, *, round_index: int, media_dir: Path) -> dict:
         from django.db.models import Max
@@ -129,10 +110,10 @@ class EndToEnd:
 
         cpu_before = common.process_tree_cpu_seconds(self.worker.pid)
         resumed = time.time()
-        self.resume()
-        self.wait_results(n, timeout=120 + 2 * n)
+        self.consumer.resume()
+        self.consumer.wait_results(n, timeout=120 + 2 * n, what="certificates")
         cpu = common.process_tree_cpu_seconds(self.worker.pid) - cpu_before
-        self.pause()
+        self.consumer.pause()
         drain_seconds = TaskResult.objects.aggregate(last=Max("date_done"))["last"].timestamp() - resumed
         issued = Certificate.objects.count() - certificates_before
         pdf_files = len(list((media_dir / "certificates").glob("*.pdf")))
@@ -219,7 +200,7 @@ def run(args, *, tmp_dir: Path, broker_url: str) -> dict:
         worker = processes.start(name, command, env=env, log_path=tmp_dir / "worker.log")
         e2e = EndToEnd(worker, broker_url)
         common.wait_worker_ready(worker)
-        e2e.pause()
+        e2e.consumer.pause()
         render_only(3, offset=0)  # imports and font registration, untimed
         rounds = []
         for round_index in range(args.rounds):

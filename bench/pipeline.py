@@ -57,6 +57,7 @@ class Bench:
         from bench._pipeline_app import app
 
         self.app = app
+        self.consumer = common.ConsumerSwitch(app, worker, QUEUE, poll_seconds=POLL_SECONDS)
         self.broker_url = broker_url
         self.redis = redis.Redis.from_url(broker_url)
         self.worker = worker
@@ -108,30 +109,6 @@ class Bench:
             for i in range(n)
         )
         return [str(row.pk) for row in rows]
-
-    # --- the worker's consumer -------------------------------------------------------------------
-
-    def pause(self) -> None:
-        self.app.control.cancel_consumer(QUEUE, destination=[self.worker.name], reply=True, timeout=5)
-
-    def resume(self) -> None:
-        self.app.control.add_consumer(QUEUE, destination=[self.worker.name], reply=True, timeout=5)
-
-    def wait_results(self, n: int, *, timeout: float) -> None:
-        from django_celery_results.models import TaskResult
-
-        deadline = time.monotonic() + timeout
-        while True:
-            done = TaskResult.objects.filter(status="SUCCESS").count()
-            if done >= n:
-                return
-            failed = TaskResult.objects.filter(status="FAILURE").first()
-            if failed is not None:
-                raise RuntimeError(f"a job failed: {failed.task_name} {failed.result}")
-            self.worker.check_alive()
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{done} of {n} jobs done after {timeout:.0f}s")
-            time.sleep(POLL_SECONDS)
 
     # --- publishing ----------------------------------------------------------------------------
 
@@ -198,10 +175,10 @@ class Bench:
 
         cpu_before = common.process_tree_cpu_seconds(self.worker.pid)
         resumed = time.time()
-        self.resume()
-        self.wait_results(n, timeout=60 + n)
+        self.consumer.resume()
+        self.consumer.wait_results(n, timeout=60 + n)
         cpu = common.process_tree_cpu_seconds(self.worker.pid) - cpu_before
-        self.pause()
+        self.consumer.pause()
         last_done = TaskResult.objects.aggregate(last=Max("date_done"))["last"].timestamp()
         drain_seconds = last_done - resumed
         row = {
@@ -276,13 +253,13 @@ class Bench:
 
             common.truncate(TaskResult)
             ids = self.notifications(n) if subject == "ours" else [str(uuid.uuid4()) for _ in range(n)]
-            self.resume()
+            self.consumer.resume()
             published = {}
             for index in self.paced(n, rate):
                 published_at = time.time()
                 published[self.publish_plain(subject, ids[index])] = published_at
-            self.wait_results(n, timeout=60 + n)
-            self.pause()
+            self.consumer.wait_results(n, timeout=60 + n)
+            self.consumer.pause()
             started = dict(TaskResult.objects.values_list("task_id", "date_started"))
             latencies = [started[task_id].timestamp() - published_at for task_id, published_at in published.items()]
         return {
@@ -368,7 +345,7 @@ def run(args, *, tmp_dir: Path, broker_url: str) -> dict:
         bench = Bench(broker_url=broker_url, worker=worker, tmp_dir=tmp_dir, processes=processes)
         bench.prepare()
         common.wait_worker_ready(worker)
-        bench.pause()
+        bench.consumer.pause()
         print(f"worker {name} ready (pid {worker.pid}); message size {bench.payload_bytes} bytes", flush=True)
 
         rounds = []

@@ -1,6 +1,5 @@
 """Generate a weekly report now (what generate_weekly_report does every Monday morning)."""
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
@@ -13,8 +12,8 @@ from enrollments.reports import (
 )
 from enrollments.tasks import generate_weekly_report as generate_weekly_report_task
 from lms.dates import day_parse
-from lms.dispatch import dispatch_on_commit
 from lms.errors import InvalidInput
+from lms.management.sending import send_from_command
 
 
 class Command(BaseCommand):
@@ -47,14 +46,7 @@ class Command(BaseCommand):
             raise CommandError(exc.message) from exc
 
         if run_async:
-            # No transaction is open here, so the dispatcher sends at once (or, without a broker,
-            # runs the job in this process).
-            task_id = dispatch_on_commit(generate_weekly_report_task, week_start.isoformat())
-            if settings.TASKS_FORCE_INLINE:
-                self.stderr.write(
-                    self.style.WARNING("No broker in use (TASKS_FORCE_INLINE): the task ran in this process.")
-                )
-            self.stdout.write(task_id)
+            send_from_command(self, generate_weekly_report_task, week_start.isoformat())
             return
 
         summary = weekly_report_generate(week_start=week_start, now=now)

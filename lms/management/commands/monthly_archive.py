@@ -1,14 +1,13 @@
 """Archive old notifications and task results now (what monthly_archive does on day 1)."""
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from tqdm import tqdm
 
 from enrollments.tasks import monthly_archive as monthly_archive_task
 from lms.archive import archive_cutoff, archive_plan, archive_run, month_label, month_parse, month_previous
-from lms.dispatch import dispatch_on_commit
 from lms.errors import Conflict, InvalidInput
+from lms.management.sending import send_from_command
 
 
 class Command(BaseCommand):
@@ -52,12 +51,7 @@ class Command(BaseCommand):
             return
 
         if run_async:
-            task_id = dispatch_on_commit(monthly_archive_task, month_label(month_start))
-            if settings.TASKS_FORCE_INLINE:
-                self.stderr.write(
-                    self.style.WARNING("No broker in use (TASKS_FORCE_INLINE): the task ran in this process.")
-                )
-            self.stdout.write(task_id)
+            send_from_command(self, monthly_archive_task, month_label(month_start))
             return
 
         plan = archive_plan(month=month_start, now=now)

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from kombu.exceptions import OperationalError
 
 from lms.celery import app
-from lms.dispatch import dispatch_on_commit
+from lms.management.sending import send_from_command
 
 
 def _project_tasks() -> list[str]:
@@ -85,20 +85,14 @@ class Command(BaseCommand):
 
     def _send(self, task, task_args, task_kwargs, queue):
         if queue is None:
-            # No transaction is open here, so the dispatcher sends at once (or, without a broker,
-            # runs the job in this process).
-            task_id = dispatch_on_commit(task, *task_args, **task_kwargs)
-            if settings.TASKS_FORCE_INLINE:
-                self.stderr.write(
-                    self.style.WARNING("No broker in use (TASKS_FORCE_INLINE): the task ran in this process.")
-                )
-        else:
-            # The dispatcher routes by task name and cannot express an operator's choice of queue;
-            # with no transaction open there is no uncommitted data for the job to outrun.
-            if settings.TASKS_FORCE_INLINE:
-                raise CommandError("--queue needs a broker, and none is in use (TASKS_FORCE_INLINE).")
-            try:
-                task_id = task.apply_async(args=task_args, kwargs=task_kwargs, queue=queue).id
-            except OperationalError as exc:
-                raise CommandError(f"The broker is not answering ({exc}); nothing was sent.") from exc
+            send_from_command(self, task, *task_args, **task_kwargs)
+            return
+        # The dispatcher routes by task name and cannot express an operator's choice of queue;
+        # with no transaction open there is no uncommitted data for the job to outrun.
+        if settings.TASKS_FORCE_INLINE:
+            raise CommandError("--queue needs a broker, and none is in use (TASKS_FORCE_INLINE).")
+        try:
+            task_id = task.apply_async(args=task_args, kwargs=task_kwargs, queue=queue).id
+        except OperationalError as exc:
+            raise CommandError(f"The broker is not answering ({exc}); nothing was sent.") from exc
         self.stdout.write(task_id)
