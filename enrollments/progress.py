@@ -61,8 +61,10 @@ FROM (
     ) d ON d.enrollment_id = e.id
     WHERE e.course_id = %(course)s {{enrollment_filter}}
 ) s
+-- Joined by id alone: s holds only the course's enrollments already. Filtering the target by the
+-- course as well made PostgreSQL multiply the two filters (they say one thing), expect one row, and
+-- rescan the per-enrollment counts once per enrollment (4x slower per course at 1M enrollments).
 WHERE {E}.id = s.id
-  AND {E}.course_id = %(course)s
   AND ({E}.completed_lessons_count <> s.done
        OR {E}.total_lessons_count <> s.total
        OR {E}.progress_percentage <> s.pct

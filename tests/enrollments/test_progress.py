@@ -86,6 +86,22 @@ def test_recalculation_matches_a_python_recompute_of_a_few_hundred_enrollments()
     assert services.course_progress_recalculate(course_id=course.pk).changed == 0
 
 
+def test_recalculating_a_course_leaves_every_other_course_as_it_was():
+    # given two courses whose stored figures are both stale
+    course, other = course_with_lessons(8), course_with_lessons(8)
+    populate(course, 60, seed=4)
+    populate(other, 60, seed=5)
+    other_before = stored(other)
+
+    # when only the first is recalculated
+    result = services.course_progress_recalculate(course_id=course.pk)
+
+    # then it is right, and no row of the other course was written
+    assert stored(course) == expected(course)
+    assert stored(other) == other_before != expected(other)
+    assert result.changed <= 60
+
+
 def test_recalculation_uses_a_constant_number_of_queries():
     small, large = course_with_lessons(10), course_with_lessons(10)
     populate(small, 20, seed=2)
