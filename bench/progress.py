@@ -256,9 +256,7 @@ def explain(course_id: str) -> str:
 
     from enrollments import progress
 
-    update = progress._UPDATE.format(
-        enrollment_filter="", progress_filter="", returning=progress._RETURNING_OLD_AND_NEW
-    )
+    update = progress._UPDATE.format(enrollment_filter="", returning=progress._RETURNING_OLD_AND_NEW)
     params = {"course": course_id, "now": timezone.now()}
     with transaction.atomic(), _cursor() as cursor:
         cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {update}", params)

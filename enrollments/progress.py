@@ -36,35 +36,34 @@ SET completed_lessons_count = s.done,
         ELSE {E}.completed_at END,
     updated_at = %(now)s
 FROM (
-    SELECT e.id,
-           e.status AS old_status,
-           COALESCE(d.n, 0) AS done,
+    SELECT d.id,
+           d.old_status,
+           d.done,
            t.n AS total,
-           CASE WHEN t.n = 0 THEN 0 ELSE ROUND(100.0 * COALESCE(d.n, 0) / t.n, 2) END AS pct,
-           CASE WHEN e.status = '{DROPPED}' THEN '{DROPPED}'
-                WHEN t.n > 0 AND COALESCE(d.n, 0) >= t.n THEN '{COMPLETED}'
+           CASE WHEN t.n = 0 THEN 0 ELSE ROUND(100.0 * d.done / t.n, 2) END AS pct,
+           CASE WHEN d.old_status = '{DROPPED}' THEN '{DROPPED}'
+                WHEN t.n > 0 AND d.done >= t.n THEN '{COMPLETED}'
                 ELSE '{ACTIVE}' END AS new_status
-    FROM {E} e
-    CROSS JOIN (SELECT COUNT(*) AS n FROM {L} WHERE course_id = %(course)s) t
-    LEFT JOIN (
-        -- Reached through the course's enrollments, so PostgreSQL walks the (enrollment, lesson)
-        -- index for a small course instead of reading every course's lesson progress (which made
-        -- recalculating all courses grow with courses x rows). The lesson check is a LEFT JOIN
-        -- counted by COUNT(l.id), not a filter: as a second filter PostgreSQL would multiply it
-        -- with the enrollments' one (they say the same thing) and take a large course for a tiny one.
-        SELECT lp.enrollment_id, COUNT(l.id) AS n
-        FROM {LP} lp
-        JOIN {E} pe ON pe.id = lp.enrollment_id
+    FROM (
+        -- Every enrollment of the course with its completed lessons, counted from the course's
+        -- enrollments, so a small course walks the (enrollment, lesson) index instead of reading
+        -- every course's progress. The lesson check is a LEFT JOIN counted by COUNT(l.id), not a
+        -- filter: as a second filter PostgreSQL would multiply it with the course filter (they say
+        -- the same thing) and take a large course for a tiny one.
+        SELECT e.id, e.status AS old_status, COUNT(l.id) AS done
+        FROM {E} e
+        LEFT JOIN {LP} lp ON lp.enrollment_id = e.id
         LEFT JOIN {L} l ON l.id = lp.lesson_id AND l.course_id = %(course)s
-        WHERE pe.course_id = %(course)s {{progress_filter}}
-        GROUP BY lp.enrollment_id
-    ) d ON d.enrollment_id = e.id
-    WHERE e.course_id = %(course)s {{enrollment_filter}}
+        WHERE e.course_id = %(course)s {{enrollment_filter}}
+        GROUP BY e.id
+    ) d
+    CROSS JOIN (SELECT COUNT(*) AS n FROM {L} WHERE course_id = %(course)s) t
 ) s
--- Joined by id alone: s holds only the course's enrollments already. Filtering the target by the
--- course as well made PostgreSQL multiply the two filters (they say one thing), expect one row, and
--- rescan the per-enrollment counts once per enrollment (4x slower per course at 1M enrollments).
+-- The counts hold one row per enrollment of the course (0 without progress), so the target joins
+-- them directly. Joining them through a second, separately filtered copy of the enrollments made
+-- PostgreSQL multiply two course filters, expect one row and rescan the counts per enrollment.
 WHERE {E}.id = s.id
+  AND {E}.course_id = %(course)s
   AND ({E}.completed_lessons_count <> s.done
        OR {E}.total_lessons_count <> s.total
        OR {E}.progress_percentage <> s.pct
@@ -101,12 +100,11 @@ def _db(value, model_field):
 def recalculate(*, course_id, now: datetime, enrollment_id=None) -> RecalculationResult:
     """Run the recalculation for a course, or one of its enrollments. Call inside a transaction."""
     params = {"course": _db(course_id, Lesson._meta.get_field("course")), "now": now}
-    enrollment_filter = progress_filter = ""
+    enrollment_filter = ""
     if enrollment_id is not None:
         params["enrollment"] = _db(enrollment_id, Enrollment._meta.pk)
         enrollment_filter = "AND e.id = %(enrollment)s"
-        progress_filter = "AND lp.enrollment_id = %(enrollment)s"
-    filters = {"enrollment_filter": enrollment_filter, "progress_filter": progress_filter}
+    filters = {"enrollment_filter": enrollment_filter}
 
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
