@@ -104,11 +104,10 @@ def recalculate(*, course_id, now: datetime, enrollment_id=None) -> Recalculatio
     if enrollment_id is not None:
         params["enrollment"] = _db(enrollment_id, Enrollment._meta.pk)
         enrollment_filter = "AND e.id = %(enrollment)s"
-    filters = {"enrollment_filter": enrollment_filter}
 
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            update = _UPDATE.format(returning=_RETURNING_OLD_AND_NEW, **filters)
+            update = _UPDATE.format(returning=_RETURNING_OLD_AND_NEW, enrollment_filter=enrollment_filter)
             cursor.execute(_POSTGRES_SUMMARY.format(update=update), params)
             changed, completed_ids, reopened = cursor.fetchone()
         return RecalculationResult(changed, [str(pk) for pk in completed_ids], reopened)
@@ -118,7 +117,7 @@ def recalculate(*, course_id, now: datetime, enrollment_id=None) -> Recalculatio
         scope = scope.filter(pk=enrollment_id)
     old_status = {str(pk): status for pk, status in scope.values_list("pk", "status")}
     with connection.cursor() as cursor:
-        cursor.execute(_UPDATE.format(returning=_RETURNING_NEW, **filters), params)
+        cursor.execute(_UPDATE.format(returning=_RETURNING_NEW, enrollment_filter=enrollment_filter), params)
         rows = [(str(Enrollment._meta.pk.to_python(pk)), new) for pk, new in cursor.fetchall()]
     return RecalculationResult(
         changed=len(rows),
