@@ -14,7 +14,7 @@ import os
 from django.conf import settings
 from tornado.options import options
 
-from lms.flower import flower_refuse_unprotected
+from lms.jobs.flower import flower_refuse_unprotected
 
 flower_refuse_unprotected(credentials=options.basic_auth, debug=settings.DEBUG)
 

@@ -19,7 +19,7 @@ Throughput, per round and subject (the order rotates every round): with the work
 cancelled, N jobs are enqueued (enqueue rate), then the consumer is added back and the clock runs
 until the last result is stored (drain rate = N / (last date_done - resume)). CPU per task is the
 worker's parent + pool processes' CPU time from /proc, before and after the drain. Our enqueue
-alternates blocks of plain apply_async with blocks of lms.dispatch.dispatch_on_commit, each in
+alternates blocks of plain apply_async with blocks of lms.jobs.dispatch.dispatch_on_commit, each in
 its own transaction (outbox row inserted, committed, published, deleted): the outbox's cost.
 
 Latency: afterwards each subject gets jobs at the same steady rate, half of our measured drain
@@ -125,7 +125,7 @@ class Bench:
     def publish_outbox(notification_id: str) -> None:
         from django.db import transaction
 
-        from lms.dispatch import dispatch_on_commit
+        from lms.jobs.dispatch import dispatch_on_commit
         from notifications.tasks import send_notification
 
         with transaction.atomic():

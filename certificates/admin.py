@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from certificates.models import Certificate
 from certificates.tasks import generate_certificate as generate_certificate_task
 from certificates.tasks import revoke_certificate as revoke_certificate_task
-from lms.dispatch import dispatch_on_commit
+from lms.jobs.dispatch import dispatch_on_commit
 
 
 @admin.register(Certificate)

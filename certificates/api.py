@@ -14,9 +14,9 @@ from certificates.models import Certificate
 from certificates.services import certificate_verify_url
 from certificates.tasks import revoke_certificate as revoke_certificate_task
 from lms.api import TaskAcceptedSerializer, task_accepted
-from lms.dispatch import dispatch_on_commit
 from lms.errors import NotFound
 from lms.fields import StrictCharField
+from lms.jobs.dispatch import dispatch_on_commit
 from lms.routing import UUID_PATTERN
 from lms.throttling import AnonymousRateThrottle
 

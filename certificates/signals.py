@@ -4,7 +4,7 @@ from django.dispatch import receiver
 
 from certificates.tasks import generate_certificate as generate_certificate_task
 from enrollments.events import enrollments_completed
-from lms.dispatch import dispatch_on_commit
+from lms.jobs.dispatch import dispatch_on_commit
 
 
 @receiver(enrollments_completed, dispatch_uid="certificates.enrollments_completed")

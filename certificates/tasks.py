@@ -10,7 +10,7 @@ import logging
 from celery import shared_task
 
 from certificates import services
-from lms.task_base import DB_RETRY_OPTIONS
+from lms.jobs.task_base import DB_RETRY_OPTIONS
 
 logger = logging.getLogger(__name__)
 

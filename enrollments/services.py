@@ -23,8 +23,8 @@ from enrollments import progress
 from enrollments.events import enrollment_started, enrollments_completed
 from enrollments.models import Enrollment, LessonProgress
 from enrollments.progress import RecalculationResult
-from lms.dispatch import dispatch_on_commit
 from lms.errors import Conflict, NotFound
+from lms.jobs.dispatch import dispatch_on_commit
 from lms.users.models import User
 
 logger = logging.getLogger(__name__)

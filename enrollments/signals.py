@@ -5,7 +5,7 @@ from django.dispatch import receiver
 
 from courses.models import Lesson
 from enrollments.tasks import recalculate_course_progress as recalculate_course_progress_task
-from lms.dispatch import dispatch_on_commit
+from lms.jobs.dispatch import dispatch_on_commit
 
 
 @receiver(post_save, sender=Lesson, dispatch_uid="enrollments.lesson_saved")

@@ -19,9 +19,9 @@ from enrollments import analytics, reports, services
 from enrollments.models import CourseActivity
 from lms import archive
 from lms.dates import day_parse
-from lms.dispatch import dispatch_on_commit
 from lms.errors import Conflict
-from lms.task_base import DB_RETRY_OPTIONS
+from lms.jobs.dispatch import dispatch_on_commit
+from lms.jobs.task_base import DB_RETRY_OPTIONS
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from lms.health import OK, health_report
+from lms.jobs.health import OK, health_report
 from lms.selectors import task_result_get
 
 

@@ -12,4 +12,4 @@ class LmsConfig(AppConfig):
 
         app.autodiscover_tasks(force=True)
 
-        from lms import beat, checks  # noqa: F401 - connect beat's guard, register the system checks
+        from lms.jobs import beat, checks  # noqa: F401 - connect beat's guard, register the system checks

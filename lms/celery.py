@@ -12,7 +12,7 @@ from kombu.utils.objects import cached_property
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lms.settings")
 
 # What `beat -S django` names: django-celery-beat's plain DatabaseScheduler, which knows nothing
-# of the single-beat lock (lms/beat.py).
+# of the single-beat lock (lms/jobs/beat.py).
 PLAIN_DATABASE_SCHEDULERS = (
     "django",
     "django_celery_beat.schedulers:DatabaseScheduler",
@@ -36,7 +36,7 @@ class LmsCelery(Celery):
         return self.subclass_with_self(LmsBeat)
 
 
-app = LmsCelery("lms", task_cls="lms.task_base:LmsTask")
+app = LmsCelery("lms", task_cls="lms.jobs.task_base:LmsTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

@@ -29,7 +29,7 @@ class OutboxMessage(models.Model):
 
 class Lease(models.Model):
     """A named lock with an expiry, held by renewing it: the single-beat lock when the broker
-    is not Redis (lms/leases.py)."""
+    is not Redis (lms/jobs/leases.py)."""
 
     name = models.CharField(max_length=100, primary_key=True)
     holder = models.CharField(max_length=200, blank=True)

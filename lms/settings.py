@@ -268,13 +268,13 @@ CELERY_TASK_ROUTES = {
 }
 
 # django-celery-beat's DatabaseScheduler, scheduling only while it holds the single-beat lock.
-CELERY_BEAT_SCHEDULER = "lms.beat:LockedDatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "lms.jobs.beat:LockedDatabaseScheduler"
 # Schedules live in the database (admin-editable); nothing is defined in code.
 CELERY_BEAT_SCHEDULE = {}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing never holds a request long when the broker is down: one quick retry, then the job
-# waits in the outbox (lms/dispatch.py) for the sweep.
+# waits in the outbox (lms/jobs/dispatch.py) for the sweep.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
 # A pool process that dies mid-task (OOM kill, segfault) sends the job through the task's
@@ -309,7 +309,7 @@ LOG_LEVEL = env("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"task_id": {"()": "lms.logging.TaskIdFilter"}},
+    "filters": {"task_id": {"()": "lms.jobs.logging.TaskIdFilter"}},
     "formatters": {
         "standard": {
             "format": "%(asctime)s %(levelname)s %(name)s [task:%(task_id)s] %(message)s",

@@ -2,8 +2,8 @@
 
 from celery import shared_task
 
-from lms.outbox import OUTBOX_GRACE_SECONDS, outbox_dispatch_pending
-from lms.task_base import DB_RETRY_OPTIONS
+from lms.jobs.outbox import OUTBOX_GRACE_SECONDS, outbox_dispatch_pending
+from lms.jobs.task_base import DB_RETRY_OPTIONS
 
 
 @shared_task(name="lms.tasks.dispatch_outbox", soft_time_limit=120, time_limit=180, **DB_RETRY_OPTIONS)

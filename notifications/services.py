@@ -27,7 +27,7 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from lms.dispatch import dispatch_on_commit
+from lms.jobs.dispatch import dispatch_on_commit
 from lms.users.models import User
 from lms.users.services import email_verification_link, password_reset_link
 from notifications.models import Notification

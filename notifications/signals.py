@@ -5,7 +5,7 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from enrollments.events import enrollment_started
-from lms.dispatch import dispatch_on_commit
+from lms.jobs.dispatch import dispatch_on_commit
 from notifications.tasks import send_enrollment_confirmation as send_enrollment_confirmation_task
 from notifications.tasks import send_verification_email as send_verification_email_task
 from notifications.tasks import send_welcome_email as send_welcome_email_task

@@ -14,7 +14,8 @@ from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler
 
-from lms.beat import (
+from lms.celery import app
+from lms.jobs.beat import (
     BEAT_LAST_TICK_KEY,
     BEAT_LOCK_KEY,
     STANDBY_POLL_SECONDS,
@@ -22,7 +23,6 @@ from lms.beat import (
     beat_last_tick_age,
     refuse_unlocked_scheduler,
 )
-from lms.celery import app
 from lms.models import Lease
 from tests.processes import broker_url, wait_for
 

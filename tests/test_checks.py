@@ -6,7 +6,7 @@ from django.db import connection
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from kombu import Queue
 
-from lms import checks as lms_checks
+from lms.jobs import checks as lms_checks
 
 
 def ids(messages) -> list[str]:

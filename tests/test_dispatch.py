@@ -2,7 +2,7 @@ import pytest
 from django.core import mail
 from django.db import transaction
 
-from lms.dispatch import dispatch_on_commit
+from lms.jobs.dispatch import dispatch_on_commit
 from notifications.models import Notification
 from notifications.tasks import send_welcome_email
 from tests.factories import UserFactory

@@ -9,7 +9,7 @@ import redis
 import time_machine
 from django.db import connection
 
-from lms.beat import BEAT_LAST_TICK_KEY
+from lms.jobs.beat import BEAT_LAST_TICK_KEY
 from tests.processes import broker_url, free_port
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

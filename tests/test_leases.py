@@ -7,7 +7,7 @@ import time_machine
 from django.utils import timezone
 from redis.exceptions import LockError
 
-from lms.leases import DatabaseLock, lease_renewed_age
+from lms.jobs.leases import DatabaseLock, lease_renewed_age
 from lms.models import Lease
 
 pytestmark = pytest.mark.django_db

@@ -11,10 +11,10 @@ import pytest
 from django.db import transaction
 from kombu.exceptions import OperationalError
 
-from lms import dispatch
-from lms.dispatch import dispatch_on_commit, dispatcher
+from lms.jobs import dispatch
+from lms.jobs.dispatch import dispatch_on_commit, dispatcher
+from lms.jobs.outbox import outbox_dispatch_pending
 from lms.models import OutboxMessage
-from lms.outbox import outbox_dispatch_pending
 from lms.tasks import dispatch_outbox
 from notifications.tasks import send_welcome_email
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
 
 from lms.celery import app
-from lms.checks import check_periodic_tasks_are_registered
+from lms.jobs.checks import check_periodic_tasks_are_registered
 from lms.services import DEFAULT_SCHEDULES, schedule_defaults_install
 
 TOKENS_TASK = "lms.users.tasks.cleanup_expired_tokens"

@@ -114,7 +114,7 @@ def test_celery_is_configured_as_the_design_says():
     )
     assert conf.result_backend == "django-db"
     assert conf.result_extended and conf.task_track_started
-    assert conf.beat_scheduler == "lms.beat:LockedDatabaseScheduler"
+    assert conf.beat_scheduler == "lms.jobs.beat:LockedDatabaseScheduler"
     assert conf.beat_sync_every == 1
     assert not conf.beat_schedule
 
@@ -150,7 +150,7 @@ def test_redis_visibility_timeout_exceeds_every_time_limit_and_retry_delay():
 def test_beat_scheduler_is_django_celery_beats_database_scheduler_behind_a_lock():
     from django_celery_beat.schedulers import DatabaseScheduler
 
-    from lms.beat import LockedDatabaseScheduler
+    from lms.jobs.beat import LockedDatabaseScheduler
 
     assert issubclass(LockedDatabaseScheduler, DatabaseScheduler)
     assert DatabaseScheduler(app=app, lazy=True).max_interval < settings.BEAT_LOCK_TIMEOUT

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from lms.dispatch import dispatch_on_commit
+from lms.jobs.dispatch import dispatch_on_commit
 
 
 def send_from_command(command: BaseCommand, task, *args, **kwargs) -> str:

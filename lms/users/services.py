@@ -29,8 +29,8 @@ from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from lms.dispatch import dispatch_on_commit
 from lms.errors import InvalidInput
+from lms.jobs.dispatch import dispatch_on_commit
 from lms.users import selectors
 from lms.users.models import User
 

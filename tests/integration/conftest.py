@@ -31,7 +31,7 @@ def beat_redis():
     """The broker's Redis database (never another), without beat's lock or heartbeat."""
     import redis
 
-    from lms.beat import BEAT_LAST_TICK_KEY, BEAT_LOCK_KEY
+    from lms.jobs.beat import BEAT_LAST_TICK_KEY, BEAT_LOCK_KEY
     from tests.processes import broker_url
 
     client = redis.Redis.from_url(broker_url())

@@ -179,7 +179,7 @@ def test_permanent_errors_mark_the_row_failed_without_retry(user, failing_backen
 def test_notify_admin_emails_the_admins(settings):
     settings.ADMINS = [("Ops", "ops@example.com")]
 
-    from lms.alerts import notify_admin
+    from lms.jobs.alerts import notify_admin
 
     notify_admin(subject="Something broke", message="details")
 

@@ -1,7 +1,7 @@
 import pytest
 from django.core import mail
 
-from lms import task_base
+from lms.jobs import task_base
 from notifications.models import Notification
 from notifications.tasks import (
     send_notification,

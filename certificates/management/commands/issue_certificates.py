@@ -9,7 +9,7 @@ from certificates.selectors import enrollments_missing_certificates
 from certificates.services import certificate_issue
 from certificates.tasks import generate_certificate as generate_certificate_task
 from lms.commands import existing_course_id
-from lms.dispatch import dispatch_on_commit
+from lms.jobs.dispatch import dispatch_on_commit
 
 # Enrollment ids fetched per round trip.
 BATCH_SIZE = 500

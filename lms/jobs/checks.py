@@ -14,7 +14,7 @@ from django.core.checks import Tags, register
 from django.core.checks import Warning as CheckWarning
 from django.db import DatabaseError, connections
 
-from lms.flower import flower_credentials_problem
+from lms.jobs.flower import flower_credentials_problem
 
 # kombu's own default for the Redis and SQS transports.
 KOMBU_DEFAULT_VISIBILITY_TIMEOUT = 60 * 60

@@ -10,8 +10,8 @@ from django.conf import settings
 from django.db import connection
 from kombu import Connection
 
-from lms.beat import beat_last_tick_age, broker_redis
 from lms.celery import app
+from lms.jobs.beat import beat_last_tick_age, broker_redis
 
 logger = logging.getLogger(__name__)
 

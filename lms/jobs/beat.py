@@ -13,7 +13,7 @@ The holder also writes the time of its last tick to `lms:beat:last_tick`, which
 GET /api/health/ reports as beat's age.
 
 With any other broker (RabbitMQ) the same lock is a lease row in the database
-(lms/leases.py, name `lms:beat:lock`), taken and renewed the same way, and the lease's renewal
+(lms/jobs/leases.py, name `lms:beat:lock`), taken and renewed the same way, and the lease's renewal
 time is beat's last tick.
 """
 
@@ -32,7 +32,7 @@ from django_celery_beat.schedulers import DatabaseScheduler
 from redis.exceptions import LockError, RedisError
 from redis.lock import Lock
 
-from lms.leases import DatabaseLock, lease_renewed_age
+from lms.jobs.leases import DatabaseLock, lease_renewed_age
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ class LockedDatabaseScheduler(DatabaseScheduler):
             logger.warning("Could not record beat's tick: %s", exc)
 
 
-@signals.beat_init.connect(dispatch_uid="lms.beat.refuse_unlocked_scheduler")
+@signals.beat_init.connect(dispatch_uid="lms.jobs.beat.refuse_unlocked_scheduler")
 def refuse_unlocked_scheduler(sender=None, **kwargs):
     """Refuse to run beat with a scheduler that ignores the lock (any other than ours).
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from lms.dispatch import dispatcher
+from lms.jobs.dispatch import dispatcher
 from lms.models import OutboxMessage
 
 logger = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ import logging
 from celery import Task
 from django.db import InterfaceError, OperationalError
 
-from lms.alerts import notify_admin
+from lms.jobs.alerts import notify_admin
 
 logger = logging.getLogger(__name__)
 
