@@ -118,6 +118,14 @@ class TaskDispatcher:
         transaction.on_commit(job)
         return job.task_id
 
+    def dispatch_many_on_commit(self, task: Task, args_list, **kwargs) -> list[str]:
+        """Send `task(*args, **kwargs)` for every tuple in `args_list` after commit, as one batch;
+        returns the task ids in the order of `args_list` (a repeated tuple gets the same id).
+
+        The interface every fan-out uses (completions -> certificates, announcement chunks, ...).
+        """
+        return [self.dispatch_on_commit(task, *args, **kwargs) for args in args_list]
+
     def publish(self, task_name: str, args, kwargs, *, task_id: str) -> bool:
         """Hand a job to the broker now. False (logged, never raised) if the broker is down."""
         from lms.celery import app
@@ -147,3 +155,4 @@ class TaskDispatcher:
 
 dispatcher = TaskDispatcher()
 dispatch_on_commit = dispatcher.dispatch_on_commit
+dispatch_many_on_commit = dispatcher.dispatch_many_on_commit
