@@ -77,3 +77,14 @@ def archive_lock_held_elsewhere(db):
         yield
     finally:
         other.close()
+
+
+@pytest.fixture
+def smtp_server(settings):
+    """A real SMTP server (aiosmtpd) this process's Django sends through; `.messages` holds the mail."""
+    from tests.smtp import SmtpSink
+
+    with SmtpSink() as sink:
+        for name, value in sink.settings().items():
+            setattr(settings, name, value)
+        yield sink
