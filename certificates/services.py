@@ -9,7 +9,9 @@ Invariants:
   transaction deletes it;
 - the learner's "certificate ready" e-mail is one Notification row per certificate, created in
   the same transaction;
-- revoking is a guarded conditional update: a second revoke changes nothing and e-mails nobody.
+- revoking is a guarded conditional update: a second revoke changes nothing and e-mails nobody;
+- the e-mailed download link is signed (django.core.signing) and expires after
+  CERTIFICATE_LINK_MAX_AGE seconds; it opens the PDF without signing in, never a revoked one.
 """
 
 import hashlib
@@ -18,6 +20,7 @@ import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core import signing
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -26,6 +29,7 @@ from django.utils import timezone
 from certificates.models import Certificate
 from certificates.pdf import render_certificate_pdf
 from enrollments.models import Enrollment
+from lms.errors import InvalidInput
 from notifications.models import Notification
 from notifications.services import notification_send
 
@@ -52,6 +56,31 @@ def certificate_number_generate(*, year: int) -> str:
 
 def certificate_verify_url(*, certificate_number: str) -> str:
     return f"{settings.FRONTEND_URL}/certificates/verify/{certificate_number}/"
+
+
+DOWNLOAD_LINK_SALT = "certificates.download-link"
+
+
+def certificate_download_link(*, certificate: Certificate) -> str:
+    """A link to the PDF that needs no sign-in: the certificate id, signed and timestamped."""
+    token = signing.TimestampSigner(salt=DOWNLOAD_LINK_SALT).sign(str(certificate.pk))
+    return f"{settings.FRONTEND_URL}/certificates/download/{token}/"
+
+
+def certificate_from_download_token(*, token: str) -> Certificate:
+    """The certificate a download link names; InvalidInput if the link is forged, expired or
+    names a certificate deleted since. Reads only."""
+    signer = signing.TimestampSigner(salt=DOWNLOAD_LINK_SALT)
+    try:
+        certificate_id = signer.unsign(token, max_age=settings.CERTIFICATE_LINK_MAX_AGE)
+    except signing.SignatureExpired as exc:
+        raise InvalidInput("This download link has expired.", field="token") from exc
+    except signing.BadSignature as exc:
+        raise InvalidInput("This download link is not valid.", field="token") from exc
+    certificate = Certificate.objects.filter(pk=certificate_id).first()
+    if certificate is None:  # signed by us, so it existed: deleted since
+        raise InvalidInput("This certificate no longer exists.", field="token")
+    return certificate
 
 
 def _pdf_name(enrollment_id) -> str:
@@ -117,6 +146,8 @@ def certificate_issue(*, enrollment_id) -> IssueOutcome:
                 context={
                     "certificate": certificate,
                     "verify_url": certificate_verify_url(certificate_number=certificate.certificate_number),
+                    "download_url": certificate_download_link(certificate=certificate),
+                    "link_days": settings.CERTIFICATE_LINK_MAX_AGE // (24 * 60 * 60),
                 },
             )
     except BaseException:
@@ -156,7 +187,10 @@ def certificate_revoke(*, certificate_id, reason: str) -> bool:
             user=certificate.enrollment.student,
             kind=Notification.Kind.CERTIFICATE_REVOKED,
             dedupe_key=f"certificate_revoked:{certificate.pk}",
-            context={"certificate": certificate},
+            context={
+                "certificate": certificate,
+                "verify_url": certificate_verify_url(certificate_number=certificate.certificate_number),
+            },
         )
     logger.info("Revoked certificate %s: %s", certificate.certificate_number, reason)
     return True

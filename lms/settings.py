@@ -113,6 +113,8 @@ USE_TZ = True
 
 # Lesson progress of enrollments dropped longer ago than this is deleted by a nightly sweep.
 STALE_PROGRESS_DAYS = env.int("STALE_PROGRESS_DAYS", default=90)
+# Seconds the certificate e-mail's sign-in-free PDF link works (signed, django.core.signing).
+CERTIFICATE_LINK_MAX_AGE = env.int("CERTIFICATE_LINK_MAX_AGE", default=30 * 24 * 60 * 60)
 
 # --- Static and media -----------------------------------------------------------------------
 

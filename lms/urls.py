@@ -6,10 +6,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from certificates.api import CertificateVerifyView, CertificateViewSet
-from certificates.views import verify_page
+from certificates.views import download_page, verify_page
 from courses.api import CourseViewSet
+from courses.views import home_page
 from enrollments.api import EnrollmentViewSet
 from lms.api import HealthView, TaskStatusView
+from lms.users.views import reset_password_page, verify_email_page
 from notifications.api import NotificationViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -38,6 +40,11 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     # The page a scanned certificate QR code opens (FRONTEND_URL defaults to this app).
     path("certificates/verify/<slug:certificate_number>/", verify_page, name="certificate-verify-page"),
+    # The pages e-mail links open (API.md, "Pages a person opens"); they call the same services.
+    path("", home_page, name="home"),
+    path("verify-email", verify_email_page, name="verify-email-page"),
+    path("reset-password", reset_password_page, name="reset-password-page"),
+    path("certificates/download/<str:token>/", download_page, name="certificate-download-page"),
 ]
 
 handler400 = "lms.errors.bad_request"

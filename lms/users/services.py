@@ -74,7 +74,12 @@ def email_verification_link(*, user: User) -> str:
     return f"{settings.FRONTEND_URL}/verify-email?token={email_verification_token_make(user=user)}"
 
 
-def user_verify_email(*, token: str) -> User:
+def email_verification_user(*, token: str) -> User:
+    """The account a verification token names, changing nothing (the page's GET shows it).
+
+    Raises InvalidInput (field "token") when the token is bad, expired, or names an address the
+    account no longer has.
+    """
     try:
         payload = signing.loads(token, salt=VERIFY_EMAIL_SALT, max_age=settings.EMAIL_VERIFICATION_MAX_AGE)
     except signing.SignatureExpired as exc:
@@ -85,6 +90,11 @@ def user_verify_email(*, token: str) -> User:
     user = User.objects.filter(pk=payload.get("uid"), email=payload.get("email"), is_active=True).first()
     if user is None:
         raise InvalidInput("This verification link is not valid.", field="token")
+    return user
+
+
+def user_verify_email(*, token: str) -> User:
+    user = email_verification_user(token=token)
     if not user.is_verified:
         User.objects.filter(pk=user.pk).update(is_verified=True)
         user.is_verified = True
@@ -120,10 +130,19 @@ def _user_from_uid(uid: str) -> User | None:
     return User.objects.filter(pk=pk, is_active=True).first()
 
 
-def password_reset_confirm(*, uid: str, token: str, new_password: str) -> User:
+def password_reset_user(*, uid: str, token: str) -> User:
+    """The account a reset link names, changing nothing (the page's GET shows its form).
+
+    Raises InvalidInput (field "token") when the link is malformed, expired or already used.
+    """
     user = _user_from_uid(uid)
     if user is None or not default_token_generator.check_token(user, token):
         raise InvalidInput("This password reset link is invalid or has already been used.", field="token")
+    return user
+
+
+def password_reset_confirm(*, uid: str, token: str, new_password: str) -> User:
+    user = password_reset_user(uid=uid, token=token)
     _check_password(new_password, user=user, field="new_password")
     with transaction.atomic():
         user.set_password(new_password)
