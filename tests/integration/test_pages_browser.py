@@ -1,0 +1,124 @@
+"""A person opens the e-mailed links in a real browser (headless Chromium).
+
+The e-mails go through Django's SMTP backend to a real SMTP server (aiosmtpd); the link is taken
+from the message it received and opened in Chromium against the live server. Screenshots of
+every step are kept in var/test-artefacts/pages/ (printed by each test) for a person to look at.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import authenticate
+
+from lms.users import services
+from lms.users.models import User
+from tests.factories import DEFAULT_PASSWORD, CourseFactory, UserFactory
+from tests.smtp import text_of
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+ARTEFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artefacts" / "pages"
+
+
+@pytest.fixture
+def screenshot(browser, request):
+    folder = ARTEFACTS / request.node.name
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.png"):
+        old.unlink()
+    print(f"screenshots: {folder}")
+
+    def take(step: str) -> Path:
+        path = folder / f"{step}.png"
+        assert browser.save_screenshot(str(path)), path
+        return path
+
+    return take
+
+
+@pytest.fixture
+def mail_links_to_live_server(live_server, smtp_server, settings):
+    settings.FRONTEND_URL = live_server.url
+    return smtp_server
+
+
+def link_in(message, path: str) -> str:
+    match = re.search(rf"https?://\S+{re.escape(path)}\S*", text_of(message))
+    assert match, text_of(message)
+    return match.group(0)
+
+
+def test_a_learner_confirms_their_address_in_a_browser(
+    transactional_db, mail_links_to_live_server, browser, screenshot
+):
+    from selenium.webdriver.common.by import By
+
+    # given a learner who just registered and received the verification e-mail
+    CourseFactory(title="Reliable Background Jobs")
+    user = services.user_register(email="ada@example.com", password="correct-horse-battery-9", full_name="Ada")
+    messages = mail_links_to_live_server.wait_for(2)
+    verification = next(m for m in messages if m["Subject"].startswith("Confirm"))
+    link = link_in(verification, "/verify-email?token=")
+
+    # when they open the link, the page asks them to confirm, and nothing has changed yet
+    browser.get(link)
+    screenshot("1-confirm-page")
+    assert "Confirm that ada@example.com is your address" in browser.find_element(By.TAG_NAME, "main").text
+    assert not User.objects.get(pk=user.pk).is_verified
+
+    # when they press the button
+    browser.find_element(By.ID, "confirm").click()
+
+    # then the address is confirmed
+    assert "Your address is confirmed" in browser.find_element(By.TAG_NAME, "h1").text
+    screenshot("2-verified")
+    assert User.objects.get(pk=user.pk).is_verified
+    # and the home page it links to lists the catalogue
+    browser.find_element(By.LINK_TEXT, "Go to the course catalogue").click()
+    assert "Reliable Background Jobs" in browser.find_element(By.TAG_NAME, "main").text
+    screenshot("3-home")
+
+
+def test_a_learner_resets_their_password_in_a_browser(transactional_db, mail_links_to_live_server, browser, screenshot):
+    from selenium.webdriver.common.by import By
+
+    # given a learner who asked for a password reset and received its e-mail
+    user = UserFactory(email="grace@example.com", full_name="Grace Hopper")
+    services.password_reset_request(email=user.email)
+    [message] = mail_links_to_live_server.wait_for(2)[1:]  # after the welcome e-mail
+    assert message["Subject"] == "Reset your LMS password"
+    link = link_in(message, "/reset-password?uid=")
+
+    def submit(first: str, second: str) -> None:
+        for field, value in (("id_new_password1", first), ("id_new_password2", second)):
+            element = browser.find_element(By.ID, field)
+            element.clear()
+            element.send_keys(value)
+        browser.find_element(By.ID, "change").click()
+
+    # when they open the link and choose a weak password
+    browser.get(link)
+    screenshot("1-form")
+    submit("12345678", "12345678")
+
+    # then the form says why, inline, and the password is unchanged
+    errors = browser.find_element(By.ID, "new_password1-errors").text
+    assert "too common" in errors and "entirely numeric" in errors
+    screenshot("2-weak-password-refused")
+    assert authenticate(email=user.email, password=DEFAULT_PASSWORD) is not None
+
+    # when they choose a good one
+    new_password = "a-brand-new-Passw0rd-2027"
+    submit(new_password, new_password)
+
+    # then it is changed: the new password works, the old one no longer does
+    assert "Your password was changed" in browser.find_element(By.TAG_NAME, "h1").text
+    screenshot("3-changed")
+    assert authenticate(email=user.email, password=new_password) is not None
+    assert authenticate(email=user.email, password=DEFAULT_PASSWORD) is None
+
+    # and the link, opened again, is spent
+    browser.get(link)
+    assert "This link does not work" in browser.find_element(By.TAG_NAME, "h1").text
+    screenshot("4-link-used")
