@@ -3,12 +3,11 @@
 import time
 
 from django.core.management.base import BaseCommand
-from tqdm import tqdm
 
 from certificates.selectors import enrollments_missing_certificates
 from certificates.services import certificate_issue
 from certificates.tasks import generate_certificate as generate_certificate_task
-from lms.commands import existing_course_id
+from lms.commands import ProgressBar, existing_course_id
 from lms.jobs.dispatch import dispatch_on_commit
 
 # Enrollment ids fetched per round trip.
@@ -37,7 +36,7 @@ class Command(BaseCommand):
         started = time.monotonic()
         issued = skipped = 0
         ids = list(missing.values_list("pk", flat=True).iterator(BATCH_SIZE))
-        for enrollment_id in tqdm(ids, unit="certificate", disable=total < 2):
+        for enrollment_id in ProgressBar(ids, unit="certificate", disable=total < 2):
             if run_async:
                 dispatch_on_commit(generate_certificate_task, str(enrollment_id))
                 issued += 1

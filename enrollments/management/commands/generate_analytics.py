@@ -4,10 +4,10 @@ from datetime import UTC, datetime, time, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
-from tqdm import tqdm
 
 from enrollments.analytics import course_activity_compute, previous_period_start
 from enrollments.models import CourseActivity
+from lms.commands import ProgressBar
 from lms.dates import day_parse
 
 HOURS_PER_DAY = 24
@@ -42,7 +42,7 @@ class Command(BaseCommand):
         if hourly:
             # Hours that have not begun have nothing to count (and no rows to replace).
             begun = [start + timedelta(hours=h) for h in range(HOURS_PER_DAY) if start + timedelta(hours=h) <= now]
-            for period_start in tqdm(begun, unit="hour", desc=f"Hours of {the_day}", disable=verbosity == 0):
+            for period_start in ProgressBar(begun, unit="hour", desc=f"Hours of {the_day}", disable=verbosity == 0):
                 course_activity_compute(granularity=CourseActivity.Granularity.HOUR, period_start=period_start)
                 hours += 1
 

@@ -3,11 +3,10 @@
 import time
 
 from django.core.management.base import BaseCommand
-from tqdm import tqdm
 
 from courses.models import Course
 from enrollments.services import course_progress_recalculate, course_progress_recalculate_later
-from lms.commands import existing_course_id
+from lms.commands import ProgressBar, existing_course_id
 
 # Course ids fetched per round trip when walking every course.
 COURSE_BATCH_SIZE = 500
@@ -35,7 +34,7 @@ class Command(BaseCommand):
         started = time.monotonic()
         changed = completed = reopened = courses = 0
         task_ids = []
-        for course_id in tqdm(course_ids, total=total, unit="course", disable=total < 2):
+        for course_id in ProgressBar(course_ids, total=total, unit="course", disable=total < 2):
             courses += 1
             if run_async:
                 task_ids.append(course_progress_recalculate_later(course_id=course_id))

@@ -2,10 +2,10 @@
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
-from tqdm import tqdm
 
 from enrollments.tasks import monthly_archive as monthly_archive_task
 from lms.archive import archive_cutoff, archive_plan, archive_run, month_label, month_parse, month_previous
+from lms.commands import ProgressBar
 from lms.errors import Conflict, InvalidInput
 from lms.management.sending import send_from_command
 
@@ -56,7 +56,7 @@ class Command(BaseCommand):
 
         plan = archive_plan(month=month_start, now=now)
         total = plan["notifications"] + plan["task_results"]
-        bar = tqdm(total=total, unit="row", desc=f"Archive {plan['month']}", disable=verbosity == 0 or not total)
+        bar = ProgressBar(total=total, unit="row", desc=f"Archive {plan['month']}", disable=verbosity == 0 or not total)
         try:
             with bar:
                 summary = archive_run(month=month_start, now=now, on_batch=bar.update)

@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand
 from django.utils import timezone
-from tqdm import tqdm
 
+from lms.commands import ProgressBar
 from lms.users import selectors, services
 
 
@@ -23,7 +23,9 @@ class Command(BaseCommand):
                 "entr(ies). Nothing was deleted."
             )
             return
-        with tqdm(total=tokens, unit="token", desc="Expired tokens", disable=verbosity == 0 or not tokens) as bar:
+        with ProgressBar(
+            total=tokens, unit="token", desc="Expired tokens", disable=verbosity == 0 or not tokens
+        ) as bar:
             summary = services.token_cleanup_expired(now=now, on_batch=bar.update)
         self.stdout.write(
             self.style.SUCCESS(

@@ -3,8 +3,8 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
-from tqdm import tqdm
 
+from lms.commands import ProgressBar
 from lms.users import selectors, services
 
 
@@ -38,7 +38,9 @@ class Command(BaseCommand):
                 for email, joined in stale.order_by("date_joined").values_list("email", "date_joined"):
                     self.stdout.write(f"  {email} (joined {joined:%Y-%m-%d})")
             return
-        with tqdm(total=count, unit="account", desc="Unverified accounts", disable=verbosity == 0 or not count) as bar:
+        with ProgressBar(
+            total=count, unit="account", desc="Unverified accounts", disable=verbosity == 0 or not count
+        ) as bar:
             summary = services.user_cleanup_unverified(now=now, max_days=days, on_batch=bar.update)
         self.stdout.write(
             self.style.SUCCESS(
