@@ -5,7 +5,9 @@ Invariants:
   holds only their defaults (DESIGN.md, "Schedules");
 - installing the defaults is idempotent and never overwrites a stored schedule: an admin's edit,
   its enabled flag and beat's last_run_at survive every re-run. Only `reset=True` puts the
-  defaults back, and even then the run history (last_run_at, total_run_count) is kept.
+  defaults back, and even then the run history (last_run_at, total_run_count) is kept;
+- `manage.py migrate` installs the missing defaults after every run (schedules_install_after_migrate),
+  so a new database lists them from its first start.
 """
 
 import logging
@@ -41,9 +43,14 @@ class DefaultSchedule:
             "month_of_year": self.month_of_year,
         }
 
+    @property
+    def cron(self) -> str:
+        """The crontab in cron's own field order (minute hour day-of-month month day-of-week),
+        as a person reads it; Celery's `crontab()` orders them differently."""
+        return " ".join((self.minute, self.hour, self.day_of_month, self.month_of_year, self.day_of_week))
+
     def __str__(self) -> str:
-        cron = " ".join(self.crontab_fields.values())
-        return f"{self.name}: {self.task} at {cron} ({settings.CELERY_TIMEZONE})"
+        return f"{self.name}: {self.task} at {self.cron} ({settings.CELERY_TIMEZONE})"
 
 
 DEFAULT_SCHEDULES: tuple[DefaultSchedule, ...] = (
@@ -164,3 +171,22 @@ def schedule_defaults_install(*, reset: bool = False) -> ScheduleInstallResult:
         "Default schedules: %d created, %d reset, %d kept", len(result.created), len(result.reset), len(result.kept)
     )
     return result
+
+
+def schedules_install_after_migrate(
+    *, using: str, plan: list | None = None, stdout=None, verbosity: int = 1, **kwargs
+) -> None:
+    """post_migrate receiver: install the missing default schedules once `migrate` has run.
+
+    Only after `migrate` itself (it passes a `plan`; `flush`, which sends the same signal, does
+    not), only on the default database, and only once django-celery-beat's tables exist.
+    """
+    from django.db import DEFAULT_DB_ALIAS, connections
+
+    if plan is None or using != DEFAULT_DB_ALIAS:
+        return
+    if PeriodicTask._meta.db_table not in connections[using].introspection.table_names():
+        return  # `migrate` of another app only, before django-celery-beat's migrations
+    result = schedule_defaults_install()
+    if result.created and stdout is not None and verbosity >= 1:
+        stdout.write(f"  Installed {len(result.created)} default schedule(s); staff edit them in admin.\n")

@@ -1,11 +1,12 @@
 """Settings for every process (web, worker, beat, flower, commands).
 
-Every value that differs between deployments is read from the environment here and nowhere
-else. The defaults make the app run on a fresh checkout with no services: a SQLite file, tasks
-run in-process after commit, e-mail written to files under var/mail/. Production hardening
-lives in lms/settings_production.py, which imports this module.
+Every value that differs between deployments is read from the environment (or a .env file, see
+ENV_FILE) here and nowhere else. The defaults make the app run on a fresh checkout with no
+services: a SQLite file, tasks run in-process after commit, e-mail written to files under
+var/mail/. Production hardening lives in lms/settings_production.py, which imports this module.
 """
 
+import os
 from datetime import timedelta
 from email.utils import parseaddr
 from pathlib import Path
@@ -17,6 +18,11 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
+# A .env file in the project root is read when present (LMS_ENV_FILE names another; empty: none,
+# as scripts/test sets it). The environment wins: read_env only sets variables not already set.
+ENV_FILE = os.environ.get("LMS_ENV_FILE", str(BASE_DIR / ".env"))
+if ENV_FILE and Path(ENV_FILE).is_file():
+    environ.Env.read_env(ENV_FILE, overwrite=False)
 
 # --- Core -----------------------------------------------------------------------------------
 

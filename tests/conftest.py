@@ -88,3 +88,14 @@ def smtp_server(settings):
         for name, value in sink.settings().items():
             setattr(settings, name, value)
         yield sink
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database, without the default schedules its `migrate` installed (lms.apps):
+    each test sees only the schedules it makes (tests/test_schedules.py covers the install)."""
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    with django_db_blocker.unblock():
+        PeriodicTask.objects.all().delete()
+        CrontabSchedule.objects.all().delete()

@@ -142,3 +142,55 @@ def test_setup_schedules_tells_a_running_beat_to_reload():
     setup_schedules()
 
     assert PeriodicTasks.last_change() is not None
+
+
+# --- installed by migrate -------------------------------------------------------------------
+
+
+def test_migrate_installs_the_default_schedules():
+    # given a database whose schedules table is empty (as a new one's is)
+    assert not PeriodicTask.objects.exists()
+
+    # when `migrate` runs
+    out = StringIO()
+    call_command("migrate", stdout=out)
+
+    # then every default is there, in UTC, and migrate said so
+    assert stored() == EXPECTED
+    assert "Installed 9 default schedule(s)" in out.getvalue()
+
+
+def test_migrate_again_keeps_an_admins_edit():
+    # given the defaults installed by migrate, then edited and disabled in admin
+    call_command("migrate", verbosity=0)
+    weekly = PeriodicTask.objects.get(name="weekly-report")
+    weekly.crontab = CrontabSchedule.objects.create(minute="15", hour="7", day_of_week="5")
+    weekly.enabled = False
+    weekly.save()
+    before = list(PeriodicTask.objects.order_by("name").values())
+
+    # when migrate runs again (every deploy does)
+    call_command("migrate", verbosity=0)
+
+    # then nothing changed
+    assert list(PeriodicTask.objects.order_by("name").values()) == before
+
+
+def test_flush_does_not_install_schedules():
+    # given (flush sends post_migrate too, without a plan: tests flush their database this way)
+    from django.core.management.sql import emit_post_migrate_signal
+
+    # when
+    emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
+
+    # then
+    assert not PeriodicTask.objects.exists()
+
+
+def test_setup_schedules_prints_crontabs_in_cron_order():
+    output = setup_schedules()
+
+    assert "minute hour day-of-month month day-of-week" in output
+    # weekly: Monday 09:00; monthly: day 1 at 00:00 (read in cron order)
+    assert "weekly-report: enrollments.tasks.generate_weekly_report at 0 9 * * 1 (UTC)" in output
+    assert "monthly-archive: enrollments.tasks.monthly_archive at 0 0 1 * * (UTC)" in output

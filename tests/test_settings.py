@@ -63,6 +63,32 @@ def test_environment_overrides_database_broker_and_throttle():
     assert config["THROTTLE"]["auth"] == "5/hour"
 
 
+def test_a_dot_env_file_is_read_and_the_environment_wins(tmp_path):
+    # given a .env naming a database, a broker and a throttle rate
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(
+        "# copied from .env.example\n"
+        "DATABASE_URL=postgres://lms:secret@db.internal:5432/lms\n"
+        "export CELERY_BROKER_URL=redis://cache.internal:6379/0\n"
+        "AUTH_THROTTLE_RATE=3/min\n"
+    )
+
+    # when settings load with it, and with the throttle rate also set in the environment
+    config = settings_in_subprocess({"LMS_ENV_FILE": str(dotenv), "AUTH_THROTTLE_RATE": "7/min"})
+
+    # then the file's values apply, except where the environment says otherwise
+    assert config["DATABASES"]["default"]["HOST"] == "db.internal"
+    assert config["BROKER"] == "redis://cache.internal:6379/0"
+    assert config["TASKS_FORCE_INLINE"] is False
+    assert config["THROTTLE"]["auth"] == "7/min"
+
+
+def test_no_dot_env_file_means_the_embedded_defaults(tmp_path):
+    config = settings_in_subprocess({"LMS_ENV_FILE": str(tmp_path / "missing.env")})
+
+    assert config["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
+
+
 def test_tasks_force_inline_wins_over_a_configured_broker():
     config = settings_in_subprocess({"CELERY_BROKER_URL": "redis://x:6379/0", "TASKS_FORCE_INLINE": "true"})
 

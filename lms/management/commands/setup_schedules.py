@@ -23,6 +23,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, reset: bool, **options):
         result = schedule_defaults_install(reset=reset)
+        self.stdout.write("Crontabs in cron order: minute hour day-of-month month day-of-week.")
         for label, defaults in (("created", result.created), ("reset", result.reset), ("kept", result.kept)):
             for default in defaults:
                 self.stdout.write(f"  {label:<8} {default}")
