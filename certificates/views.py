@@ -3,7 +3,7 @@ needed) and the PDF behind the certificate e-mail's signed link (no sign-in need
 
 from django.http import FileResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from certificates import selectors
 from certificates.api import verification
@@ -21,7 +21,7 @@ def verify_page(request, certificate_number: str):
     return render(request, "certificates/verify.html", context, status=200 if certificate else 404)
 
 
-@require_GET
+@require_safe
 def download_page(request, token: str):
     """The PDF, opened in the browser. Only reads; a bad or expired link -> 400, revoked -> 410."""
     try:

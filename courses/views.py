@@ -5,7 +5,7 @@ The welcome and enrollment e-mails link here. It only reads (lms selectors).
 
 from django.core.paginator import Paginator
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from courses.selectors import course_list
 
@@ -15,7 +15,7 @@ CATALOGUE_PAGE_SIZE = 20
 SEARCH_MAX_CHARS = 100
 
 
-@require_GET
+@require_safe
 def home_page(request):
     search = request.GET.get("q", "").replace("\x00", "").strip()[:SEARCH_MAX_CHARS]
     # get_page() turns a missing, non-numeric or out-of-range ?page= into a real page, never an error.

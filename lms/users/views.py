@@ -37,7 +37,7 @@ VERIFY_HINT = "A verification link expires after a few days, and stops working i
 
 
 @never_cache
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def verify_email_page(request):
     token = _param(request, "token")
     try:
@@ -80,7 +80,7 @@ RESET_HINT = "A reset link works once and expires after an hour. Ask for a new r
 
 
 @never_cache
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def reset_password_page(request):
     uid, token = _param(request, "uid"), _param(request, "token")
     try:

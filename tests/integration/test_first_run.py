@@ -5,6 +5,8 @@ this checkout's .venv, linked so nothing is downloaded. As the README says: `.en
 `.env.example` (edited to name this test's own new database, Redis db and free ports), then
 `./scripts/stack`, which migrates and starts every process of the Procfile with honcho. The
 test registers through the API, finds both e-mails and the installed schedules, and stops it.
+The stack has a PostgreSQL database and a Redis server of its own (a throw-away redis-server on
+a free port): the suite's shared worker must not take its jobs.
 """
 
 import json
@@ -20,11 +22,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-import redis
 from psycopg import sql
 
 from lms.services import DEFAULT_SCHEDULES
-from tests.processes import ROOT, broker_url, shared_database_url, wait_for
+from tests.faults.infra import RedisServer
+from tests.processes import ROOT, shared_database_url, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
@@ -65,6 +67,14 @@ def edit_env(path: Path, **values: str) -> None:
 
 
 @pytest.fixture
+def own_redis(tmp_path):
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
 def fresh_database():
     """A new, empty PostgreSQL database next to the test database; dropped afterwards."""
     parts = urlsplit(shared_database_url())
@@ -78,14 +88,12 @@ def fresh_database():
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def test_readme_local_stack_runs_every_process_and_sends_both_emails(tmp_path, fresh_database):
+def test_readme_local_stack_runs_every_process_and_sends_both_emails(tmp_path, fresh_database, own_redis):
     # given the README's commands, and a fresh copy of the repository
     section = readme_section("Running every process locally")
     assert all(command in section for command in README_COMMANDS), section
     clone = copy_of_the_repository(tmp_path / "lms")
     web_port, flower_port = free_port(), free_port()
-    redis_url = broker_url()
-    redis.Redis.from_url(redis_url).flushdb()
     # A shell as a person has it: none of the test run's own settings.
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "CELERY_", "REDIS_", "DJANGO_", "LMS_"))
@@ -98,7 +106,7 @@ def test_readme_local_stack_runs_every_process_and_sends_both_emails(tmp_path, f
     edit_env(
         clone / ".env",
         DATABASE_URL=fresh_database,
-        CELERY_BROKER_URL=redis_url,
+        CELERY_BROKER_URL=own_redis,
         FRONTEND_URL=f"http://127.0.0.1:{web_port}",
         GUNICORN_CMD_ARGS=f"--bind=127.0.0.1:{web_port}",
         FLOWER_PORT=str(flower_port),
@@ -140,11 +148,15 @@ def test_readme_local_stack_runs_every_process_and_sends_both_emails(tmp_path, f
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
             assert response.status == 201
         mail_dir = clone / "var" / "mail"
-        files = wait_for(
-            lambda: mail_dir.is_dir() and len(list(mail_dir.iterdir())) >= 2 and list(mail_dir.iterdir()),
-            timeout=60,
-            what="the welcome and verification e-mails",
-        )
+        try:
+            files = wait_for(
+                lambda: mail_dir.is_dir() and len(list(mail_dir.iterdir())) >= 2 and list(mail_dir.iterdir()),
+                timeout=90,
+                what="the welcome and verification e-mails",
+            )
+        except pytest.fail.Exception:
+            print(log_path.read_text()[-8000:])
+            raise
         texts = [path.read_text() for path in files]
         assert sorted(re.search(r"^Subject: (.*)$", t, re.M).group(1) for t in texts) == [
             "Confirm your e-mail address",

@@ -193,6 +193,13 @@ def test_home_page_search_narrows_the_catalogue(client):
     assert "Pottery" in html and "Reliable Background Jobs" not in html
 
 
-def test_pages_change_nothing_on_methods_they_do_not_take(client):
+def test_pages_answer_head_as_link_checkers_send_it_and_refuse_other_methods(client):
+    user = UserFactory(is_verified=False)
+    token = services.email_verification_token_make(user=user)
+
+    assert client.head("/verify-email", {"token": token}).status_code == 200
+    assert client.head("/reset-password", reset_params(user)).status_code == 200
+    assert client.head("/").status_code == 200
+    assert not User.objects.get(pk=user.pk).is_verified
     assert client.post("/").status_code == 405
     assert client.put("/verify-email").status_code == 405
