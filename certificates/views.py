@@ -32,10 +32,11 @@ def download_page(request, token: str):
             tone="error", hint="The PDF stays in your account: signed in, GET /api/certificates/ lists it.",
         )  # fmt: skip
     if certificate.is_revoked:
+        verify_url = certificate_verify_url(certificate_number=certificate.certificate_number)
         return message_page(
             request, status=410, title="This certificate was revoked", badge="Revoked", tone="revoked",
             message=f"Certificate {certificate.certificate_number} was revoked; its PDF is no longer offered.",
-            hint=f"Its status is public at {certificate_verify_url(certificate_number=certificate.certificate_number)}",
+            link=(verify_url, "See its verification page"),
         )  # fmt: skip
     if not certificate.pdf or not certificate.pdf.storage.exists(certificate.pdf.name):
         return message_page(

@@ -122,3 +122,33 @@ def test_a_learner_resets_their_password_in_a_browser(transactional_db, mail_lin
     browser.get(link)
     assert "This link does not work" in browser.find_element(By.TAG_NAME, "h1").text
     screenshot("4-link-used")
+
+
+def test_a_learner_opens_the_certificate_emails_links_in_a_browser(
+    transactional_db, mail_links_to_live_server, browser, screenshot
+):
+    from selenium.webdriver.common.by import By
+
+    from certificates.services import certificate_issue, certificate_revoke
+    from tests.certificates.helpers import completed_enrollment
+
+    # given a learner whose certificate was issued and e-mailed
+    enrollment = completed_enrollment(learner=UserFactory(email="alan@example.com", full_name="Alan Turing"))
+    certificate = certificate_issue(enrollment_id=enrollment.pk).certificate
+    ready = next(m for m in mail_links_to_live_server.wait_for(2) if m["Subject"].startswith("Your certificate"))
+    verify_link = link_in(ready, "/certificates/verify/")
+
+    # when they open its verification link, the page says it is valid, in the site's style
+    browser.get(verify_link)
+    main = browser.find_element(By.TAG_NAME, "main").text
+    assert "Valid certificate" in main and "Alan Turing" in main and certificate.certificate_number in main
+    screenshot("1-verification-page")
+
+    # when staff revoke it, the e-mailed PDF link says so instead of handing out the PDF
+    certificate_revoke(certificate_id=certificate.pk, reason="Issued in error")
+    browser.get(link_in(ready, "/certificates/download/"))
+    assert "This certificate was revoked" in browser.find_element(By.TAG_NAME, "h1").text
+    screenshot("2-download-link-of-a-revoked-certificate")
+    browser.get(verify_link)
+    assert "Revoked on" in browser.find_element(By.TAG_NAME, "main").text
+    screenshot("3-verification-page-revoked")

@@ -60,6 +60,7 @@ def test_verify_email_post_without_csrf_token_is_refused():
     response = Client(enforce_csrf_checks=True).post("/verify-email", {"token": token})
 
     assert response.status_code == 403
+    assert "This form could not be sent" in response.content.decode()
     assert not User.objects.get(pk=user.pk).is_verified
 
 
@@ -203,3 +204,11 @@ def test_pages_answer_head_as_link_checkers_send_it_and_refuse_other_methods(cli
     assert not User.objects.get(pk=user.pk).is_verified
     assert client.post("/").status_code == 405
     assert client.put("/verify-email").status_code == 405
+
+
+def test_an_unknown_page_is_the_sites_404_page_and_an_unknown_api_path_stays_json(client):
+    page = client.get("/no-such-page/")
+    api = client.get("/api/no-such-endpoint/")
+
+    assert page.status_code == 404 and "There is no page here" in page.content.decode()
+    assert api.status_code == 404 and api.json() == {"detail": "Not found."}
