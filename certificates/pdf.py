@@ -5,27 +5,21 @@ the PDF bytes, so the caller decides where they are stored. The same input alway
 bytes (reportlab's `invariant` mode), so re-rendering a certificate changes nothing visible.
 
 Untrusted text: the learner's name and the course title come from users. Every string is drawn
-with `drawString` (never `Paragraph`, which parses markup), so `<b>x</b>` or `&amp;` are printed
+as glyphs (never through `Paragraph`, which parses markup), so `<b>x</b>` or `&amp;` are printed
 literally. Whitespace and control characters collapse to single spaces, invisible characters are
-dropped, and a string too wide for the page is shrunk (measured with `stringWidth`) down to a
-legible minimum, then cut with an ellipsis, so nothing overflows the page.
+dropped, and a string too wide for the page is shrunk down to a legible minimum, then cut with an
+ellipsis, so nothing overflows the page. A name too long for one line breaks into two lines
+(`name_layout`), never smaller than the line above it, still on one page.
 
-Fonts, and the trade-off chosen:
-- Text that Helvetica can show (Windows-1252, i.e. Western European) is drawn in Helvetica, one
-  of the PDF standard fonts every viewer has: nothing is embedded, which keeps the common case
-  fast and the file small.
-- Other text is drawn in DejaVu Sans (committed in `certificates/fonts/`, licence beside it) and a
-  subset of it is embedded: Latin Extended (Polish, Czech, Turkish, Vietnamese...), Greek,
-  Cyrillic and more. Embedding costs render time only for the certificates that need it.
-- Chinese, Japanese and Korean, which DejaVu lacks, use reportlab's CJK CID fonts (STSong-Light,
-  HeiseiKakuGo-W5, HYGothic-Medium). They are not embedded: the viewer supplies the glyphs
-  (Acrobat and viewers on systems with CJK fonts do; a rasteriser without CJK fonts, such as a
-  bare server, shows blanks), while text search and copy work everywhere. Shipping a CJK font
-  would add megabytes to the repository and its subsetting to every such render.
-- Any other character (emoji, scripts neither font covers) becomes U+FFFD, so rendering never
-  fails. Right-to-left and complex scripts (Arabic, Indic) are drawn without shaping.
+Fonts and scripts (`certificates.typesetting`): every string on the page, in any script, is set
+in the Noto Sans family (Noto Sans, Noto Sans Arabic, Hebrew, Devanagari and CJK), embedded as
+subsets, so the page looks the same in every viewer and on every printer. Arabic and Hebrew are
+laid out right to left (python-bidi) and all text is shaped by HarfBuzz (uharfbuzz): joined
+Arabic letters, Devanagari conjuncts, marks placed on their letters. Copying or extracting the
+text gives it back in logical order. A character no font of the family has (emoji, rarer
+scripts) becomes U+FFFD, so rendering never fails.
 
-Speed (measured in docs/benchmarks.md, ~185 certificates per second per core): the QR code is
+Speed (measured in docs/benchmarks.md, per script): the QR code is
 encoded with segno and drawn as one filled path whose rectangles are the dark modules merged
 into horizontal runs and then stacked vertically, under half the operations of drawing module by
 module. rl-accel (a runtime requirement) gives reportlab C versions of its number formatting and
@@ -36,15 +30,13 @@ import datetime
 import io
 import unicodedata
 from collections.abc import Callable
-from functools import cache
-from pathlib import Path
 
 import segno
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
+
+from certificates.typesetting import BASE_FONT, ELLIPSIS, ShapedLine, draw_shaped_line, font_keys, font_name, shape_line
 
 PAGE_SIZE = landscape(A4)
 PAGE_WIDTH, PAGE_HEIGHT = PAGE_SIZE
@@ -69,6 +61,12 @@ MIN_FONT_SIZE = 6
 TITLE_Y, TITLE_SIZE = 452, 34
 PREAMBLE_Y, PREAMBLE_SIZE = 400, 14  # "This certifies that"
 NAME_Y, NAME_SIZE = 348, 40
+# A name too long for one line breaks into two, at most this size: the two lines then fit between
+# the line above and the rule below. Never smaller than the line above.
+NAME_TWO_LINE_SIZE = 22
+NAME_MIN_SIZE = PREAMBLE_SIZE
+NAME_LEADING = 1.2  # baseline to baseline, in font sizes
+NAME_RULE_CLEARANCE = 0.35  # from the rule up to the last line's baseline, in font sizes: descenders
 # A gold line under the name, as on a paper certificate: a little wider than the name, and never
 # so short that a short name looks lost.
 NAME_RULE_Y, NAME_RULE_MIN_WIDTH, NAME_RULE_OVERHANG = 334, 320, 20
@@ -105,10 +103,8 @@ GOLD = (0.72, 0.53, 0.04)
 INK = (0.13, 0.13, 0.13)
 GREY = (0.4, 0.4, 0.4)
 
+# The weekly report's table and chart axes (enrollments.report_pdf); the certificate uses none.
 HELVETICA, HELVETICA_BOLD = "Helvetica", "Helvetica-Bold"
-UNICODE_FONT, UNICODE_FONT_BOLD = "DejaVuSans", "DejaVuSans-Bold"
-FONT_DIR = Path(__file__).resolve().parent / "fonts"
-CJK_FONTS = {"zh": "STSong-Light", "ja": "HeiseiKakuGo-W5", "ko": "HYGothic-Medium"}
 # Spelled out rather than strftime("%B"), which follows the process locale.
 MONTHS = (
     "January",
@@ -124,8 +120,6 @@ MONTHS = (
     "November",
     "December",
 )
-ELLIPSIS = "\u2026"
-REPLACEMENT = "\ufffd"
 
 # Compressing the content stream costs ~2 % of a render (within noise) and makes the file ~45 %
 # smaller (docs/benchmarks.md).
@@ -163,7 +157,15 @@ def render_certificate_pdf(
 
 def new_canvas(buffer: io.BytesIO, *, page_compression: int = PAGE_COMPRESSION) -> Canvas:
     # invariant: no timestamp or random document id, so the same input gives the same bytes.
-    return Canvas(buffer, pagesize=PAGE_SIZE, pageCompression=page_compression, invariant=1)
+    # initialFontName: a font of the family, or reportlab would name Helvetica (never embedded) on
+    # every page.
+    return Canvas(
+        buffer,
+        pagesize=PAGE_SIZE,
+        pageCompression=page_compression,
+        invariant=1,
+        initialFontName=font_name(BASE_FONT, False),
+    )
 
 
 def draw_certificate(
@@ -191,7 +193,7 @@ def draw_certificate(
     canvas.setFillColorRGB(*GREY)
     draw_text(canvas, "This certifies that", x=CENTRE_X, y=PREAMBLE_Y, size=PREAMBLE_SIZE)
     canvas.setFillColorRGB(*INK)
-    name_width = draw_text(canvas, learner_name, x=CENTRE_X, y=NAME_Y, size=NAME_SIZE, bold=True)
+    name_width = draw_name(canvas, learner_name)
     rule_half = min(max(name_width / 2 + NAME_RULE_OVERHANG, NAME_RULE_MIN_WIDTH / 2), CONTENT_WIDTH / 2)
     canvas.setStrokeColorRGB(*GOLD)
     canvas.setLineWidth(FRAME_INNER_WIDTH)
@@ -313,41 +315,128 @@ def draw_text(
     `x` is the centre, the left or the right end of the text for `align` "centre", "left" or
     "right". Uses the current fill colour. Returns the width drawn.
     """
-    runs = text_runs(text, bold=bold)
-    runs, size, width = fit_runs(runs, size=size, max_width=max_width)
+    line, size = fit_line(shape_line(_clean(text), bold), size=size, max_width=max_width)
+    width = line.width * size
     if align == "centre":
         x -= width / 2
     elif align == "right":
         x -= width
-    for font, run_text in runs:
-        canvas.setFont(font, size)
-        canvas.drawString(x, y, run_text)
-        x += pdfmetrics.stringWidth(run_text, font, size)
+    draw_shaped_line(canvas, line, x=x, y=y, size=size)
     return width
 
 
+def fit_line(
+    line: ShapedLine, *, size: float, max_width: float, min_size: float = MIN_FONT_SIZE
+) -> tuple[ShapedLine, float]:
+    """Shrink `line` to fit `max_width`, down to `min_size`; below that, cut it with an ellipsis."""
+    if line.width * size <= max_width:
+        return line, size
+    if line.width and max_width / line.width >= min_size:
+        return line, max_width / line.width
+    return cut_line(line.text, bold=line.bold, size=min_size, max_width=max_width), min_size
+
+
+def cut_line(text: str, *, bold: bool, size: float, max_width: float) -> ShapedLine:
+    """The longest start of `text`, ended with an ellipsis, that fits `max_width` at `size`."""
+
+    def cut(length: int) -> ShapedLine:
+        while 0 < length < len(text) and unicodedata.category(text[length])[0] == "M":
+            length -= 1  # never part a letter from its marks
+        return shape_line(text[:length].rstrip() + ELLIPSIS, bold)
+
+    shortest, longest = 0, len(text)
+    while shortest < longest:  # shaping is contextual, so search rather than add up widths
+        middle = (shortest + longest + 1) // 2
+        if cut(middle).width * size <= max_width:
+            shortest = middle
+        else:
+            longest = middle - 1
+    return cut(shortest)
+
+
+def name_layout(name: str) -> tuple[list[ShapedLine], float]:
+    """The learner's name as one line, or two when one would be smaller than two, and its size.
+
+    One line shrinks from NAME_SIZE to fit; when that goes below what two lines reach (at most
+    NAME_TWO_LINE_SIZE), the name breaks at the space (or, with none, between letters) that best
+    balances the two lines. The size never goes below NAME_MIN_SIZE, the size of the line above;
+    a name too long even for two lines at that size has its second line cut with an ellipsis.
+    """
+    line = shape_line(_clean(name), True)
+    one_line_size = min(NAME_SIZE, CONTENT_WIDTH / line.width) if line.width else NAME_SIZE
+    if one_line_size >= NAME_TWO_LINE_SIZE:
+        return [line], one_line_size
+    breaks = _break_positions(line.text)
+    if not breaks:
+        return [fit_line(line, size=one_line_size, max_width=CONTENT_WIDTH, min_size=NAME_MIN_SIZE)[0]], max(
+            one_line_size, NAME_MIN_SIZE
+        )
+    first, second = _balanced_split(line.text, breaks)
+    two_line_size = min(NAME_TWO_LINE_SIZE, CONTENT_WIDTH / max(first.width, second.width))
+    if one_line_size >= two_line_size:
+        return [line], one_line_size
+    if two_line_size >= NAME_MIN_SIZE:
+        return [first, second], two_line_size
+    # Too long for two lines: fill the first line, cut the second.
+    fitting = [at for at in breaks if shape_line(line.text[:at].rstrip(), True).width * NAME_MIN_SIZE <= CONTENT_WIDTH]
+    at = fitting[-1] if fitting else breaks[0]
+    first = fit_line(shape_line(line.text[:at].rstrip(), True), size=NAME_MIN_SIZE, max_width=CONTENT_WIDTH)[0]
+    second = cut_line(line.text[at:].lstrip(), bold=True, size=NAME_MIN_SIZE, max_width=CONTENT_WIDTH)
+    return [first, second], NAME_MIN_SIZE
+
+
+def _break_positions(text: str) -> list[int]:
+    """Where a line may break: after each space, or between any two letters if there is none."""
+    spaces = [index + 1 for index, char in enumerate(text) if char == " "]
+    if spaces:
+        return spaces
+    return [index for index in range(1, len(text)) if unicodedata.category(text[index])[0] != "M"]
+
+
+def _balanced_split(text: str, breaks: list[int]) -> tuple[ShapedLine, ShapedLine]:
+    def halves(at: int) -> tuple[ShapedLine, ShapedLine]:
+        return shape_line(text[:at].rstrip(), True), shape_line(text[at:].lstrip(), True)
+
+    # The first line grows and the second shrinks with the break: find where they cross.
+    low, high = 0, len(breaks) - 1
+    while low < high:
+        middle = (low + high) // 2
+        first, second = halves(breaks[middle])
+        if first.width < second.width:
+            low = middle + 1
+        else:
+            high = middle
+    candidates = [halves(breaks[index]) for index in {max(low - 1, 0), low}]
+    return min(candidates, key=lambda pair: max(pair[0].width, pair[1].width))
+
+
+def draw_name(canvas: Canvas, name: str) -> float:
+    """Draw the learner's name centred above the rule (see `name_layout`); returns its width."""
+    lines, size = name_layout(name)
+    if len(lines) == 1:
+        baselines = [NAME_Y]
+    else:
+        second = NAME_RULE_Y + NAME_RULE_CLEARANCE * size
+        baselines = [second + NAME_LEADING * size, second]
+    for line, baseline in zip(lines, baselines, strict=True):
+        draw_shaped_line(canvas, line, x=CENTRE_X - line.width * size / 2, y=baseline, size=size)
+    return max(line.width for line in lines) * size
+
+
+# The weekly report draws labels with reportlab's String, which cannot take shaped glyphs: for it,
+# runs of plain characters, each in the font of the family that has them, in logical order.
+
+
 def text_runs(text: str, *, bold: bool = False) -> list[Run]:
-    """Split cleaned `text` into runs, each in a font that has its glyphs (see module doc)."""
-    text = _clean(text)
-    if _helvetica_can_show(text):
-        return [(HELVETICA_BOLD if bold else HELVETICA, text)]
-    unicode_font = _unicode_font(bold)
-    glyphs = pdfmetrics.getFont(unicode_font).face.charToGlyph
-    cjk_font = None
+    """Split cleaned `text` into runs, each in a font of the family that has its glyphs (no shaping)."""
+    text, keys = font_keys(_clean(text))
     runs: list[Run] = []
-    for char in text:
-        if char == " " and runs:
-            font = runs[-1][0]  # every font has a space; switching fonts for one would be noise
-        elif _is_cjk(char):
-            font = cjk_font = cjk_font or _cjk_font(text)
-        elif ord(char) <= 0xFFFF and ord(char) in glyphs:  # reportlab maps only the BMP to Unicode
-            font = unicode_font
+    for char, key in zip(text, keys, strict=True):
+        name = font_name(key, bold)
+        if runs and runs[-1][0] == name:
+            runs[-1] = (name, runs[-1][1] + char)
         else:
-            font, char = unicode_font, REPLACEMENT
-        if runs and runs[-1][0] == font:
-            runs[-1] = (font, runs[-1][1] + char)
-        else:
-            runs.append((font, char))
+            runs.append((name, char))
     return runs
 
 
@@ -378,55 +467,15 @@ def fit_runs(runs: list[Run], *, size: float, max_width: float) -> tuple[list[Ru
 
 
 def _clean(text: str) -> str:
-    # NFC first so "e" + combining diaeresis becomes the single "ë" that Helvetica has. Control
+    # NFC first, so "e" + combining diaeresis is the single "ë" the font has a glyph for. Control
     # characters (tabs, newlines) separate words; other invisible ones (format, private use,
-    # unassigned, lone surrogates) have no glyph to draw and would only show as boxes.
+    # unassigned, lone surrogates) have no glyph to draw and would only show as boxes, and bidi
+    # controls could reorder the page's text. Kept: the zero-width (non-)joiner, which Persian and
+    # Indic names use to choose a letter form, and which HarfBuzz obeys.
     text = unicodedata.normalize("NFC", text)
-    text = "".join(_INVISIBLE.get(unicodedata.category(char), char) for char in text)
+    text = "".join(_JOINERS.get(char) or _INVISIBLE.get(unicodedata.category(char), char) for char in text)
     return " ".join(text.split())
 
 
 _INVISIBLE = {"Cc": " ", "Cf": "", "Co": "", "Cn": "", "Cs": ""}
-
-
-def _helvetica_can_show(text: str) -> bool:
-    # reportlab's standard fonts use WinAnsiEncoding, which is Windows-1252.
-    try:
-        text.encode("cp1252")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-@cache
-def _unicode_font(bold: bool) -> str:
-    # Registered on first use: parsing the TTF takes ~50 ms, which most processes never need.
-    name, file = (UNICODE_FONT_BOLD, "DejaVuSans-Bold.ttf") if bold else (UNICODE_FONT, "DejaVuSans.ttf")
-    pdfmetrics.registerFont(TTFont(name, str(FONT_DIR / file)))
-    return name
-
-
-def _is_cjk(char: str) -> bool:
-    code = ord(char)
-    return (
-        0x1100 <= code <= 0x11FF  # Hangul Jamo
-        or 0x2E80 <= code <= 0x9FFF  # CJK radicals, punctuation, kana, Hangul compatibility, Han
-        or 0xAC00 <= code <= 0xD7AF  # Hangul syllables
-        or 0xF900 <= code <= 0xFAFF  # CJK compatibility ideographs
-        or 0xFF00 <= code <= 0xFFEF  # half- and full-width forms
-    )
-
-
-def _cjk_font(text: str) -> str:
-    # Han characters alone do not tell the language; kana mean Japanese and Hangul Korean.
-    if any(0x3040 <= ord(char) <= 0x30FF for char in text):
-        return _cid_font(CJK_FONTS["ja"])
-    if any(0xAC00 <= ord(char) <= 0xD7AF or 0x1100 <= ord(char) <= 0x11FF for char in text):
-        return _cid_font(CJK_FONTS["ko"])
-    return _cid_font(CJK_FONTS["zh"])
-
-
-@cache
-def _cid_font(name: str) -> str:  # registered on first use, like the TTF
-    pdfmetrics.registerFont(UnicodeCIDFont(name))
-    return name
+_JOINERS = {"\u200c": "\u200c", "\u200d": "\u200d"}

@@ -1,0 +1,392 @@
+"""Text in any script on a reportlab canvas: font choice, bidi, HarfBuzz shaping, fitting, drawing.
+
+One type family, all embedded: Noto Sans for Latin, Greek and Cyrillic, with its sister fonts
+Noto Sans Arabic, Hebrew, Devanagari and CJK, designed to sit together on one line. The files
+are committed in `certificates/fonts/` (SIL Open Font License, beside them; how they were cut
+from the upstream release: scripts/build_certificate_fonts.py), so nothing depends on the
+viewer's or the server's fonts.
+
+A line of text goes through three steps, each done by a maintained library:
+1. Font per character (`font_keys`): the first font of FONT_ORDER whose cmap has the character;
+   spaces, punctuation, digits and marks stay in the font of the text around them, so a run is
+   not split for a space.
+2. Bidi (python-bidi's UAX #9 implementation): embedding levels per character, then runs of one
+   level and one font, put in visual order (rule L2). An Arabic or Hebrew name reads right to
+   left, a Latin word inside it left to right.
+3. Shaping (uharfbuzz): each run becomes glyphs with advances and offsets, so Arabic letters join,
+   lam-alef ligates, Devanagari forms conjuncts and reorders vowel signs, marks sit on their base.
+
+Drawing: the glyphs are written as one text object with a TJ array per font run (the advance and
+offset corrections HarfBuzz asks for as TJ numbers, vertical mark offsets as text rise), inside a
+marked-content span whose /ActualText is the line in logical order, so copying or extracting the
+text gives the name as typed. reportlab embeds each font's used glyphs as a subset. A glyph that
+has no character of its own (a joined Arabic form, a conjunct) is given a private code, and the
+font's ToUnicode map sends it to the characters it was shaped from.
+
+Speed: shaped lines are cached (`shape_line`), so the page's fixed wording is shaped once per
+process; the fonts are parsed once; and a font subset made of the same glyphs as a previous
+document's (every Latin name uses subset 0, which always holds ASCII) is reused, not rebuilt.
+"""
+
+import unicodedata
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from pathlib import Path
+
+import uharfbuzz
+from bidi import algorithm as bidi_algorithm
+from reportlab.lib.rl_accel import fp_str
+from reportlab.pdfbase import pdfdoc, pdfmetrics
+from reportlab.pdfbase.ttfonts import SUBSETN, TTFont, TTFontFace
+from reportlab.pdfgen.canvas import Canvas
+
+FONT_DIR = Path(__file__).resolve().parent / "fonts"
+# key -> (regular file, bold file). CJK text is only ever bold on a certificate (names and course
+# titles), so one weight of the large CJK font is committed and serves both.
+FONT_FILES = {
+    "latin": ("NotoSans-Regular.ttf", "NotoSans-Bold.ttf"),
+    "arabic": ("NotoSansArabic-Regular.ttf", "NotoSansArabic-Bold.ttf"),
+    "hebrew": ("NotoSansHebrew-Regular.ttf", "NotoSansHebrew-Bold.ttf"),
+    "devanagari": ("NotoSansDevanagari-Regular.ttf", "NotoSansDevanagari-Bold.ttf"),
+    "cjk": ("NotoSansCJKsc-Bold-Names.ttf", "NotoSansCJKsc-Bold-Names.ttf"),
+}
+FONT_ORDER = tuple(FONT_FILES)  # the first font that has a character draws it
+BASE_FONT = "latin"
+ELLIPSIS = "\u2026"
+REPLACEMENT = "\ufffd"
+# Private codes for glyphs without a character of their own: Supplementary Private Use Area-A,
+# which no font here maps, so a private code never shadows a real character.
+PRIVATE_CODE_START = 0xF0000
+# Character categories that take the font of the text around them (see module doc).
+NEUTRAL_CATEGORIES = frozenset({"Zs", "Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Sm", "Sc", "Sk", "So", "Nd"})
+MARK_CATEGORIES = frozenset({"Mn", "Mc", "Me", "Cf"})
+# Distinct lines whose shaping is kept: the page's fixed wording plus recent names and titles.
+SHAPE_CACHE_SIZE = 4096
+# Font subsets whose embedded bytes are kept, per font: identical glyph sets across documents.
+SUBSET_CACHE_SIZE = 64
+
+
+class ShapingFont(TTFont):
+    """A TrueType font that can draw HarfBuzz glyphs, with a ToUnicode map for each of them."""
+
+    def __init__(self, name: str, path: Path):
+        super().__init__(name, str(path), asciiReadable=1, shapable=False)
+        self.face.__class__ = _CachingFace
+        self.hb_font = uharfbuzz.Font(uharfbuzz.Face(uharfbuzz.Blob(path.read_bytes())))
+        self.units_per_em = self.hb_font.face.upem
+        self.private_text: dict[int, str] = {}  # private code -> the characters it stands for
+        self._private_codes: dict[tuple[int, str], int] = {}
+        self._next_private = PRIVATE_CODE_START
+
+    def glyph_code(self, glyph: int, text: str) -> str:
+        """The character reportlab is given for `glyph` standing for `text` (see module doc)."""
+        face = self.face
+        if len(text) == 1 and face.charToGlyph.get(ord(text)) == glyph:
+            return text
+        code = self._private_codes.get((glyph, text))
+        if code is None:
+            code = self._private_codes[(glyph, text)] = self._next_private
+            self._next_private += 1
+            face.charToGlyph[code] = glyph
+            face.charWidths[code] = face.hmetrics[glyph][0] * 1000 / self.units_per_em
+            self.private_text[code] = text
+        return chr(code)
+
+    def addObjects(self, doc):
+        # reportlab's own, but with a ToUnicode map that knows the private codes' text.
+        state = self._assignState(doc)
+        state.frozen = 1
+        for index, subset in enumerate(state.subsets):
+            internal_name = self.getSubsetInternalName(index, doc)[1:]
+            base_name = (b"".join((SUBSETN(index), b"+", self.face.name, self.face.subfontNameX))).decode("pdfdoc")
+            pdf_font = pdfdoc.PDFTrueTypeFont()
+            pdf_font.__Comment__ = f"Font {self.fontName} subset {index}"
+            pdf_font.Name = internal_name
+            pdf_font.BaseFont = base_name
+            pdf_font.FirstChar = 0
+            pdf_font.LastChar = len(subset) - 1
+            pdf_font.Widths = pdfdoc.PDFArray(list(map(self.face.getCharWidth, subset)))
+            cmap = pdfdoc.PDFStream()
+            cmap.content = _to_unicode_cmap(base_name, [self.private_text.get(code, chr(code)) for code in subset])
+            if doc.compression:
+                cmap.filters = [pdfdoc.PDFZCompress]
+            pdf_font.ToUnicode = doc.Reference(cmap, "toUnicodeCMap:" + base_name)
+            pdf_font.FontDescriptor = self.face.addSubsetObjects(doc, base_name, subset)
+            doc.Reference(pdf_font, internal_name)
+            doc.idToObject["BasicFonts"].dict[internal_name] = pdf_font
+        del self.state[doc]
+
+
+class _CachingFace(TTFontFace):
+    """reportlab's font face, remembering the last few subsets it built (see module doc)."""
+
+    def makeSubset(self, subset):
+        cache = self.__dict__.setdefault("_subset_cache", {})
+        key = tuple(subset)
+        content = cache.get(key)
+        if content is None:
+            if len(cache) >= SUBSET_CACHE_SIZE:
+                cache.pop(next(iter(cache)))
+            content = cache[key] = super().makeSubset(subset)
+        return content
+
+
+def _to_unicode_cmap(name: str, texts: list[str]) -> str:
+    entries = [f"<{code:02X}> <{text.encode('utf-16-be').hex().upper()}>" for code, text in enumerate(texts) if code]
+    return "\n".join(
+        [
+            "/CIDInit /ProcSet findresource begin",
+            "12 dict begin",
+            "begincmap",
+            f"/CIDSystemInfo << /Registry ({name}) /Ordering ({name}) /Supplement 0 >> def",
+            f"/CMapName /{name} def",
+            "/CMapType 2 def",
+            "1 begincodespacerange",
+            "<00> <FF>",
+            "endcodespacerange",
+            f"{len(entries)} beginbfchar",
+            *entries,
+            "endbfchar",
+            "endcmap",
+            "CMapName currentdict /CMap defineresource pop",
+            "end",
+            "end",
+        ]
+    )
+
+
+@cache
+def font(key: str, bold: bool) -> ShapingFont:
+    """The registered font for `key` (of FONT_FILES) and weight; parsed once per process."""
+    regular, bold_file = FONT_FILES[key]
+    if not bold and regular == bold_file:
+        return font(key, True)  # one weight serves both: parse and embed it once
+    file = bold_file if bold else regular
+    name = Path(file).stem.removesuffix("-Names")
+    registered = ShapingFont(name, FONT_DIR / file)
+    pdfmetrics.registerFont(registered)
+    return registered
+
+
+@cache
+def _coverage(key: str) -> frozenset[int]:
+    return frozenset(font(key, True).face.charToGlyph)
+
+
+def font_name(key: str, bold: bool) -> str:
+    return font(key, bold).fontName
+
+
+# --- Step 1: a font per character ------------------------------------------------------------
+
+
+def font_keys(text: str) -> tuple[str, list[str | None]]:
+    """`text` with uncovered characters replaced, and the font key of each of its characters."""
+    chars = list(text)
+    keys: list[str | None] = []
+    for index, char in enumerate(chars):
+        category = unicodedata.category(char)
+        if category in NEUTRAL_CATEGORIES or category in MARK_CATEGORIES:
+            keys.append(None)  # decided below, from its neighbours
+            continue
+        key = next((key for key in FONT_ORDER if ord(char) in _coverage(key)), None)
+        if key is None:
+            chars[index], key = REPLACEMENT, BASE_FONT
+        keys.append(key)
+    # A neutral takes the font before it if that has it, else the next one's, else any that has it.
+    previous = None
+    for index, key in enumerate(keys):
+        if key is not None:
+            previous = key
+            continue
+        code = ord(chars[index])
+        following = next((k for k in keys[index + 1 :] if k is not None), None)
+        candidates = [k for k in (previous, following) if k is not None] + list(FONT_ORDER)
+        key = next((k for k in candidates if code in _coverage(k)), None)
+        if key is None:
+            chars[index], key = REPLACEMENT, BASE_FONT
+        keys[index] = previous = key
+    return "".join(chars), keys
+
+
+# --- Step 2: bidi levels and visual order of runs --------------------------------------------
+
+
+def _bidi_levels(text: str) -> list[int]:
+    storage = bidi_algorithm.get_empty_storage()
+    base_level = bidi_algorithm.get_base_level(text)
+    storage["base_level"], storage["base_dir"] = base_level, ("L", "R")[base_level]
+    bidi_algorithm.get_embedding_levels(text, storage)
+    bidi_algorithm.explicit_embed_and_overrides(storage)
+    bidi_algorithm.resolve_weak_types(storage)
+    bidi_algorithm.resolve_neutral_types(storage, False)
+    bidi_algorithm.resolve_implicit_levels(storage, False)
+    return [char["level"] for char in storage["chars"]]
+
+
+def _visual_order(levels: list[int]) -> list[int]:
+    """Rule L2: from the highest level down to the lowest odd one, reverse every sequence of items
+    at that level or higher. Returns the items' indices in visual order."""
+    order = list(range(len(levels)))
+    if not levels:
+        return order
+    lowest_odd = min(level for level in levels if level % 2) if any(level % 2 for level in levels) else None
+    if lowest_odd is None:
+        return order
+    for level in range(max(levels), lowest_odd - 1, -1):
+        index = 0
+        while index < len(order):
+            if levels[order[index]] >= level:
+                end = index
+                while end < len(order) and levels[order[end]] >= level:
+                    end += 1
+                order[index:end] = reversed(order[index:end])
+                index = end
+            else:
+                index += 1
+    return order
+
+
+# --- Step 3: shaping ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GlyphRun:
+    """Glyphs of one font in visual order, positions in thousandths of an em (TJ units)."""
+
+    font_key: str
+    glyphs: tuple[int, ...]  # glyph ids in the font
+    codes: str  # one character per glyph, as reportlab's subsetter takes them
+    before: tuple[float, ...]  # TJ shift before each glyph (its x offset)
+    after: tuple[float, ...]  # TJ shift after each glyph (its advance correction)
+    rise: tuple[float, ...]  # vertical offset of each glyph
+    width: float  # advance of the run, in ems
+    # (first glyph, last glyph, text) of each cluster drawn with more than one glyph
+    spans: tuple[tuple[int, int, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class ShapedLine:
+    text: str  # the cleaned text, in logical order
+    bold: bool
+    runs: tuple[GlyphRun, ...]  # in visual order, left to right
+    width: float  # in ems: multiply by the font size for points
+
+
+@lru_cache(maxsize=SHAPE_CACHE_SIZE)
+def shape_line(text: str, bold: bool) -> ShapedLine:
+    """`text` (already cleaned: one line, no control characters) as positioned glyphs."""
+    text, keys = font_keys(text)
+    levels = _bidi_levels(text)
+    spans: list[tuple[int, int, str, int]] = []  # (start, end, font key, level) in logical order
+    for index, (key, level) in enumerate(zip(keys, levels, strict=True)):
+        if spans and spans[-1][2] == key and spans[-1][3] == level:
+            spans[-1] = (spans[-1][0], index + 1, key, level)
+        else:
+            spans.append((index, index + 1, key, level))
+    order = _visual_order([level for *_, level in spans])
+    runs = tuple(
+        _shape_run(text[start:end], key, bold, rtl=level % 2 == 1)
+        for start, end, key, level in (spans[i] for i in order)
+    )
+    return ShapedLine(text=text, bold=bold, runs=runs, width=sum(run.width for run in runs))
+
+
+def _shape_run(text: str, key: str, bold: bool, *, rtl: bool) -> GlyphRun:
+    shaping_font = font(key, bold)
+    buffer = uharfbuzz.Buffer()
+    buffer.add_str(text)
+    buffer.direction = "rtl" if rtl else "ltr"
+    buffer.guess_segment_properties()
+    uharfbuzz.shape(shaping_font.hb_font, buffer)
+    infos, positions = buffer.glyph_infos, buffer.glyph_positions
+    scale = 1000 / shaping_font.units_per_em
+    # Each cluster's characters go to its first glyph in logical order; the others stand for none.
+    clusters = sorted({info.cluster for info in infos})
+    cluster_end = dict(zip(clusters, [*clusters[1:], len(text)], strict=True))
+    seen: set[int] = set()
+    logical = range(len(infos) - 1, -1, -1) if rtl else range(len(infos))
+    texts = [""] * len(infos)
+    for index in logical:
+        cluster = infos[index].cluster
+        if cluster not in seen:
+            seen.add(cluster)
+            texts[index] = text[cluster : cluster_end[cluster]]
+    spans = []
+    start = 0
+    for index in range(1, len(infos) + 1):
+        if index == len(infos) or infos[index].cluster != infos[start].cluster:
+            if index - start > 1:
+                cluster = infos[start].cluster
+                spans.append((start, index - 1, text[cluster : cluster_end[cluster]]))
+            start = index
+    codes, before, after, rise = [], [], [], []
+    width = 0
+    for info, position, glyph_text in zip(infos, positions, texts, strict=True):
+        glyph_width = shaping_font.face.hmetrics[info.codepoint][0] * scale
+        codes.append(shaping_font.glyph_code(info.codepoint, glyph_text))
+        before.append(-position.x_offset * scale)
+        after.append(glyph_width + (position.x_offset - position.x_advance) * scale)
+        rise.append(position.y_offset * scale)
+        width += position.x_advance
+    return GlyphRun(
+        font_key=key,
+        glyphs=tuple(info.codepoint for info in infos),
+        codes="".join(codes),
+        before=tuple(before),
+        after=tuple(after),
+        rise=tuple(rise),
+        width=width / shaping_font.units_per_em,
+        spans=tuple(spans),
+    )
+
+
+# --- Drawing --------------------------------------------------------------------------------
+
+
+def draw_shaped_line(canvas: Canvas, line: ShapedLine, *, x: float, y: float, size: float) -> None:
+    """Draw `line` with its left end at x on baseline y, in the current fill colour."""
+    doc = canvas._doc  # reportlab's font subsets are per document
+    operators = ["BT"]
+    operators.append(f"1 0 0 1 {fp_str(x)} {fp_str(y)} Tm")
+    for run in line.runs:
+        shaping_font = font(run.font_key, line.bold)
+        glyph = 0
+        span_starts = {first: text for first, _, text in run.spans}
+        span_ends = {last for _, last, _ in run.spans}
+        for subset, chunk in shaping_font.splitString(run.codes, doc):
+            operators.append(f"{shaping_font.getSubsetInternalName(subset, doc)} {fp_str(size)} Tf")
+            items: list[str] = []
+            for byte in chunk:
+                if glyph in span_starts:
+                    _flush(operators, items)
+                    operators.append(f"/Span <</ActualText {_utf16_hex(span_starts[glyph])}>> BDC")
+                rise = run.rise[glyph]
+                if rise:
+                    _flush(operators, items)
+                    operators.append(f"{fp_str(rise * size / 1000)} Ts")
+                if run.before[glyph]:
+                    items.append(fp_str(run.before[glyph]))
+                items.append(f"<{byte:02X}>")
+                if run.after[glyph]:
+                    items.append(fp_str(run.after[glyph]))
+                if rise:
+                    _flush(operators, items)
+                    operators.append("0 Ts")
+                if glyph in span_ends:
+                    _flush(operators, items)
+                    operators.append("EMC")
+                glyph += 1
+            _flush(operators, items)
+    operators.append("ET")
+    canvas.addLiteral("\n".join(operators))
+
+
+def _utf16_hex(text: str) -> str:
+    return f"<FEFF{text.encode('utf-16-be').hex().upper()}>"
+
+
+def _flush(operators: list[str], items: list[str]) -> None:
+    if items:
+        operators.append(f"[{' '.join(items)}] TJ")
+        items.clear()

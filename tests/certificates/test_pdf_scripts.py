@@ -1,0 +1,242 @@
+"""Certificates for names in every script the platform's learners write their names in.
+
+Each certificate is also rasterised to PNG under var/test-artefacts/certificates/, for a person
+to look at (joined Arabic reading right to left, no empty boxes, one typeface throughout).
+"""
+
+import datetime
+import io
+import unicodedata
+from pathlib import Path
+
+import pypdf
+import pypdfium2
+import pytest
+
+from certificates import pdf
+from certificates.pdf import name_layout, render_certificate_pdf
+from certificates.typesetting import font, shape_line
+
+ARTEFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artefacts" / "certificates"
+RASTER_DPI = 100
+
+NAMES = {
+    "latin": "Ada Lovelace",
+    "latin-accented": "Zoë Łukasz Nguyễn Thị Hồng",
+    "cyrillic": "Дмитрий Иванов",
+    "greek": "Αλέξανδρος Παπαδόπουλος",
+    "arabic": "محمد عبد الله",
+    "arabic-vocalised": "مُحَمَّد",
+    "hebrew": "דוד בן־גוריון",
+    "chinese": "王小明",
+    "chinese-traditional": "陳美玲",
+    "japanese": "山田 花子",
+    "japanese-kana": "佐々木 さくら",
+    "korean": "김민준",
+    "devanagari": "श्रीमती प्रिया शर्मा",
+}
+# 120 characters each: too long for one line at any legible size.
+LONG_NAMES = {
+    "latin-long": (
+        "Wolfeschlegelsteinhausenbergerdorff Hubert Blaine Maximilian Alexander Christopher Bartholomew "
+        "Theodore Augustin Fitzroy"
+    ),
+    "arabic-long": ("محمد بن عبد الله بن عبد المطلب بن هاشم " * 4)[:120].strip(),
+}
+
+
+def fields(name: str) -> dict:
+    return {
+        "learner_name": name,
+        "course_title": "Основы Python για αρχάριους",  # noqa: RUF001 -- Greek letters are the point
+        "completed_on": datetime.date(2026, 3, 14),
+        "certificate_number": "LMS-2026-000042",
+        "verify_url": "https://lms.example.com/certificates/verify/LMS-2026-000042/",
+    }
+
+
+def fonts_of(document: bytes) -> list[dict]:
+    """Each font the page uses: its name and which embedded font file its descriptor carries."""
+    page = pypdf.PdfReader(io.BytesIO(document)).pages[0]
+    found = []
+    for font_ref in page["/Resources"]["/Font"].values():
+        pdf_font = font_ref.get_object()
+        descriptors = [pdf_font.get("/FontDescriptor")]
+        for descendant in pdf_font.get("/DescendantFonts", []):
+            descriptors.append(descendant.get_object().get("/FontDescriptor"))
+        embedded = [
+            key
+            for descriptor in descriptors
+            if descriptor is not None
+            for key in ("/FontFile", "/FontFile2", "/FontFile3")
+            if key in descriptor.get_object()
+        ]
+        found.append({"name": str(pdf_font["/BaseFont"]), "embedded": embedded})
+    return found
+
+
+def save_png(document: bytes, key: str) -> Path:
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTEFACTS / f"{key}.png"
+    pypdfium2.PdfDocument(document)[0].render(scale=RASTER_DPI / 72).to_pil().save(path)
+    print(f"certificate for {key} rendered to {path}")
+    return path
+
+
+def pdfium_text(document: bytes) -> str:
+    # NFC: pdfium gives a letter's marks in the order HarfBuzz drew them (Arabic shadda before
+    # fatha), canonically equivalent to the order typed.
+    return unicodedata.normalize("NFC", pypdfium2.PdfDocument(document)[0].get_textpage().get_text_range())
+
+
+def pypdf_text(document: bytes) -> str:
+    return pypdf.PdfReader(io.BytesIO(document)).pages[0].extract_text()
+
+
+@pytest.mark.parametrize("key", [*NAMES, *LONG_NAMES])
+def test_render_certificate_pdf_in_any_script_embeds_one_family_on_one_page(key):
+    # given
+    name = (NAMES | LONG_NAMES)[key]
+
+    # when
+    document = render_certificate_pdf(**fields(name))
+    save_png(document, key)
+
+    # then: one page, every font embedded (what `pdffonts` reports as "emb"), all Noto Sans
+    assert len(pypdf.PdfReader(io.BytesIO(document)).pages) == 1
+    fonts = fonts_of(document)
+    assert fonts
+    assert all(found["embedded"] for found in fonts), fonts
+    assert all(found["name"].split("+", 1)[-1].startswith("NotoSans") for found in fonts), fonts
+
+
+@pytest.mark.parametrize("key", NAMES)
+def test_render_certificate_pdf_in_any_script_extracts_the_name_in_logical_order(key):
+    # given
+    name = NAMES[key]
+
+    # when
+    document = render_certificate_pdf(**fields(name))
+
+    # then: both extractors give the name as typed, though Arabic and Hebrew are drawn right to left
+    assert name in pypdf_text(document)
+    assert name in pdfium_text(document)
+
+
+@pytest.mark.parametrize("key", NAMES)
+def test_shape_line_has_a_glyph_for_every_letter(key):
+    # given
+    name = NAMES[key]
+
+    # when
+    line = shape_line(name, True)
+
+    # then: no .notdef (glyph 0, the empty box) and no replacement character
+    assert all(glyph != 0 for run in line.runs for glyph in run.glyphs)
+    assert "\ufffd" not in line.text
+
+
+def test_shape_line_joins_arabic_right_to_left():
+    # given: isolated forms would be the letters' own (cmap) glyphs
+    name = "محمد"
+    arabic = font("arabic", True)
+
+    # when
+    (run,) = shape_line(name, True).runs
+
+    # then: the leftmost glyph is the last letter, and the letters take joined forms
+    nominal = [arabic.face.charToGlyph[ord(char)] for char in reversed(name)]
+    assert len(run.glyphs) == len(name)
+    assert run.glyphs[0] != nominal[0] or run.glyphs[-1] != nominal[-1]
+    assert sum(glyph != isolated for glyph, isolated in zip(run.glyphs, nominal, strict=True)) >= 3
+    assert arabic.private_text.get(ord(run.codes[0]), run.codes[0]) == "د"
+
+
+def test_shape_line_forms_devanagari_conjuncts():
+    # given: "क्ष" is one conjunct glyph, and the vowel sign of "ि" is drawn before its consonant
+    name = "क्षि"
+
+    # when
+    (run,) = shape_line(name, True).runs
+
+    # then
+    assert len(run.glyphs) < len(name)
+    assert run.spans  # a cluster of several glyphs carries its text as ActualText
+
+
+def test_shape_line_keeps_a_latin_word_left_to_right_inside_arabic():
+    # given
+    name = "لا إله Ali"
+
+    # when
+    runs = shape_line(name, True).runs
+
+    # then: base direction right to left, so the Latin word stands at the left end
+    assert [run.font_key for run in runs] == ["latin", "arabic"]
+    assert runs[0].codes.strip() == "Ali"
+
+
+@pytest.mark.parametrize("key", LONG_NAMES)
+def test_name_layout_wraps_a_120_character_name_onto_two_lines_no_smaller_than_the_line_above(key):
+    # given
+    name = LONG_NAMES[key]
+    assert len(name) >= 119  # the Arabic one ends on a word
+
+    # when
+    lines, size = name_layout(name)
+    document = render_certificate_pdf(**fields(name))
+
+    # then
+    assert len(lines) == 2
+    assert pdf.PREAMBLE_SIZE <= size <= pdf.NAME_TWO_LINE_SIZE
+    assert all(line.width * size <= pdf.CONTENT_WIDTH + 0.01 for line in lines)
+    assert f"{lines[0].text} {lines[1].text}" == name  # nothing cut
+    text = pypdf_text(document)
+    assert lines[0].text in text and lines[1].text in text
+
+
+def test_name_layout_keeps_a_name_that_fits_on_one_line_at_full_size():
+    # when
+    lines, size = name_layout("Ada Lovelace")
+
+    # then
+    assert len(lines) == 1
+    assert size == pdf.NAME_SIZE
+
+
+def test_name_layout_cuts_only_the_second_line_of_a_name_too_long_for_two():
+    # given
+    name = "Wolfeschlegelsteinhausenbergerdorff " * 12
+
+    # when
+    lines, size = name_layout(name)
+
+    # then
+    assert len(lines) == 2
+    assert size == pdf.NAME_MIN_SIZE
+    assert not lines[0].text.endswith("\u2026")
+    assert lines[1].text.endswith("\u2026")
+    assert all(line.width * size <= pdf.CONTENT_WIDTH + 0.01 for line in lines)
+
+
+def test_render_certificate_pdf_in_any_script_is_deterministic():
+    # given
+    certificate = fields(NAMES["arabic"] + " " + NAMES["devanagari"])
+
+    # when
+    first, second = render_certificate_pdf(**certificate), render_certificate_pdf(**certificate)
+
+    # then
+    assert first == second
+
+
+def test_render_certificate_pdf_strips_control_and_bidi_characters_from_the_name():
+    # given: a right-to-left override would reverse what follows it
+    name = "Ada\u202e Lovelace\x07\n"
+
+    # when
+    text = pypdf_text(render_certificate_pdf(**fields(name)))
+
+    # then
+    assert "Ada Lovelace" in text
+    assert not any(unicodedata.category(char) == "Cf" for char in text)
