@@ -29,6 +29,7 @@ document's (every Latin name uses subset 0, which always holds ASCII) is reused,
 """
 
 import unicodedata
+import zlib
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
@@ -37,7 +38,7 @@ import uharfbuzz
 from bidi import algorithm as bidi_algorithm
 from reportlab.lib.rl_accel import fp_str
 from reportlab.pdfbase import pdfdoc, pdfmetrics
-from reportlab.pdfbase.ttfonts import SUBSETN, TTFont, TTFontFace
+from reportlab.pdfbase.ttfonts import FF_NONSYMBOLIC, FF_SYMBOLIC, SUBSETN, TTFont, TTFontFace
 from reportlab.pdfgen.canvas import Canvas
 
 FONT_DIR = Path(__file__).resolve().parent / "fonts"
@@ -118,17 +119,41 @@ class ShapingFont(TTFont):
 
 
 class _CachingFace(TTFontFace):
-    """reportlab's font face, remembering the last few subsets it built (see module doc)."""
+    """reportlab's font face, keeping the last few subsets it embedded, compressed (module doc)."""
 
-    def makeSubset(self, subset):
+    def addSubsetObjects(self, doc, fontname, subset):
+        # reportlab's own, but the font file is built and compressed once per set of glyphs.
         cache = self.__dict__.setdefault("_subset_cache", {})
-        key = tuple(subset)
-        content = cache.get(key)
-        if content is None:
+        key = (tuple(subset), bool(doc.compression))
+        font_file = cache.get(key)
+        if font_file is None:
             if len(cache) >= SUBSET_CACHE_SIZE:
                 cache.pop(next(iter(cache)))
-            content = cache[key] = super().makeSubset(subset)
-        return content
+            content = self.makeSubset(subset)
+            dictionary = {"Length1": len(content)}
+            if doc.compression:
+                content = zlib.compress(content)
+                dictionary["Filter"] = pdfdoc.PDFName(pdfdoc.PDFZCompress.pdfname)
+            font_file = cache[key] = (dictionary, content)
+        dictionary, content = font_file
+        stream = pdfdoc.PDFStream(pdfdoc.PDFDictionary(dict(dictionary)), content, filters=[])
+        font_file_ref = doc.Reference(stream, f"fontFile:{self.filename}({fontname})")
+        descriptor = pdfdoc.PDFDictionary(
+            {
+                "Type": "/FontDescriptor",
+                "Ascent": self.ascent,
+                "CapHeight": self.capHeight,
+                "Descent": self.descent,
+                "Flags": (self.flags & ~FF_NONSYMBOLIC) | FF_SYMBOLIC,
+                "FontBBox": pdfdoc.PDFArray(self.bbox),
+                "FontName": pdfdoc.PDFName(fontname),
+                "ItalicAngle": self.italicAngle,
+                "StemV": self.stemV,
+                "FontFile2": font_file_ref,
+                "MissingWidth": self.defaultWidth,
+            }
+        )
+        return doc.Reference(descriptor, "fontDescriptor:" + fontname)
 
 
 def _to_unicode_cmap(name: str, texts: list[str]) -> str:
