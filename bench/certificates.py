@@ -139,10 +139,7 @@ def render_minimal_page(*, learner_name: str, **_) -> bytes:
 
 def render_cold(**fields) -> bytes:
     """Our renderer with every text cache emptied first: what the caches save (see typesetting)."""
-    typesetting.shape_line.cache_clear()
-    for key in typesetting.FONT_FILES:
-        for bold in (False, True):
-            typesetting.font(key, bold).face.__dict__.pop("_subset_cache", None)
+    typesetting.clear_caches()
     return render_certificate_pdf(**fields)
 
 

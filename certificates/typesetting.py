@@ -78,6 +78,7 @@ class ShapingFont(TTFont):
         self.private_text: dict[int, str] = {}  # private code -> the characters it stands for
         self._private_codes: dict[tuple[int, str], int] = {}
         self._next_private = PRIVATE_CODE_START
+        self._objects_cache: dict[tuple, tuple] = {}
 
     def glyph_code(self, glyph: int, text: str) -> str:
         """The character reportlab is given for `glyph` standing for `text` (see module doc)."""
@@ -106,16 +107,38 @@ class ShapingFont(TTFont):
             pdf_font.BaseFont = base_name
             pdf_font.FirstChar = 0
             pdf_font.LastChar = len(subset) - 1
-            pdf_font.Widths = pdfdoc.PDFArray(list(map(self.face.getCharWidth, subset)))
-            cmap = pdfdoc.PDFStream()
-            cmap.content = _to_unicode_cmap(base_name, [self.private_text.get(code, chr(code)) for code in subset])
-            if doc.compression:
-                cmap.filters = [pdfdoc.PDFZCompress]
+            widths, cmap_dictionary, cmap_content = self._subset_objects(doc, index, base_name, subset)
+            pdf_font.Widths = widths
+            cmap = pdfdoc.PDFStream(pdfdoc.PDFDictionary(dict(cmap_dictionary)), cmap_content, filters=[])
             pdf_font.ToUnicode = doc.Reference(cmap, "toUnicodeCMap:" + base_name)
             pdf_font.FontDescriptor = self.face.addSubsetObjects(doc, base_name, subset)
             doc.Reference(pdf_font, internal_name)
             doc.idToObject["BasicFonts"].dict[internal_name] = pdf_font
         del self.state[doc]
+
+    def _subset_objects(self, doc, index: int, base_name: str, subset: list[int]) -> tuple:
+        """The subset's widths and ToUnicode map, formatted and compressed once per glyph set."""
+        key = (index, tuple(subset), bool(doc.compression))
+        objects = _lru_get(self._objects_cache, key)
+        if objects is None:
+            widths = _Formatted(pdfdoc.format(pdfdoc.PDFArray(list(map(self.face.getCharWidth, subset))), doc))
+            cmap = _to_unicode_cmap(base_name, [self.private_text.get(code, chr(code)) for code in subset]).encode()
+            dictionary = {}
+            if doc.compression:
+                cmap = zlib.compress(cmap)
+                dictionary["Filter"] = pdfdoc.PDFName(pdfdoc.PDFZCompress.pdfname)
+            objects = _lru_put(self._objects_cache, key, (widths, dictionary, cmap))
+        return objects
+
+
+class _Formatted(pdfdoc.PDFObject):
+    """A PDF value formatted once, written as is into every document that uses it."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def format(self, document) -> bytes:
+        return self.data
 
 
 class _CachingFace(TTFontFace):
@@ -125,16 +148,14 @@ class _CachingFace(TTFontFace):
         # reportlab's own, but the font file is built and compressed once per set of glyphs.
         cache = self.__dict__.setdefault("_subset_cache", {})
         key = (tuple(subset), bool(doc.compression))
-        font_file = cache.get(key)
+        font_file = _lru_get(cache, key)
         if font_file is None:
-            if len(cache) >= SUBSET_CACHE_SIZE:
-                cache.pop(next(iter(cache)))
             content = self.makeSubset(subset)
             dictionary = {"Length1": len(content)}
             if doc.compression:
                 content = zlib.compress(content)
                 dictionary["Filter"] = pdfdoc.PDFName(pdfdoc.PDFZCompress.pdfname)
-            font_file = cache[key] = (dictionary, content)
+            font_file = _lru_put(cache, key, (dictionary, content))
         dictionary, content = font_file
         stream = pdfdoc.PDFStream(pdfdoc.PDFDictionary(dict(dictionary)), content, filters=[])
         font_file_ref = doc.Reference(stream, f"fontFile:{self.filename}({fontname})")
@@ -154,6 +175,22 @@ class _CachingFace(TTFontFace):
             }
         )
         return doc.Reference(descriptor, "fontDescriptor:" + fontname)
+
+
+def _lru_get(cache: dict, key):
+    # A dict keeps insertion order: a hit moves to the end, so the oldest unused entry goes first
+    # (the ASCII subset every Latin name shares is never pushed out by a run of rarer names).
+    value = cache.pop(key, None)
+    if value is not None:
+        cache[key] = value
+    return value
+
+
+def _lru_put(cache: dict, key, value):
+    if len(cache) >= SUBSET_CACHE_SIZE:
+        cache.pop(next(iter(cache)))
+    cache[key] = value
+    return value
 
 
 def _to_unicode_cmap(name: str, texts: list[str]) -> str:
@@ -190,7 +227,19 @@ def font(key: str, bold: bool) -> ShapingFont:
     name = Path(file).stem.removesuffix("-Names")
     registered = ShapingFont(name, FONT_DIR / file)
     pdfmetrics.registerFont(registered)
+    _REGISTERED.append(registered)
     return registered
+
+
+_REGISTERED: list[ShapingFont] = []
+
+
+def clear_caches() -> None:
+    """Forget every shaped line and embedded subset (for measuring what the caches save)."""
+    shape_line.cache_clear()
+    for registered in _REGISTERED:
+        registered._objects_cache.clear()
+        registered.face.__dict__.pop("_subset_cache", None)
 
 
 @cache
@@ -207,6 +256,8 @@ def font_name(key: str, bold: bool) -> str:
 
 def font_keys(text: str) -> tuple[str, list[str | None]]:
     """`text` with uncovered characters replaced, and the font key of each of its characters."""
+    if _coverage(BASE_FONT).issuperset(map(ord, text)):
+        return text, [BASE_FONT] * len(text)  # the common case: no other font needed
     chars = list(text)
     keys: list[str | None] = []
     for index, char in enumerate(chars):
@@ -238,6 +289,8 @@ def font_keys(text: str) -> tuple[str, list[str | None]]:
 
 
 def _bidi_levels(text: str) -> list[int]:
+    if text.isascii():
+        return [0] * len(text)  # no right-to-left character, and _clean removed the bidi controls
     storage = bidi_algorithm.get_empty_storage()
     base_level = bidi_algorithm.get_base_level(text)
     storage["base_level"], storage["base_dir"] = base_level, ("L", "R")[base_level]
