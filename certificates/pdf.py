@@ -30,6 +30,7 @@ import datetime
 import io
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import segno
 from reportlab.lib.pagesizes import A4, landscape
@@ -65,8 +66,12 @@ NAME_Y, NAME_SIZE = 348, 40
 # the line above and the rule below. Never smaller than the line above.
 NAME_TWO_LINE_SIZE = 22
 NAME_MIN_SIZE = PREAMBLE_SIZE
-NAME_LEADING = 1.2  # baseline to baseline, in font sizes
-NAME_RULE_CLEARANCE = 0.35  # from the rule up to the last line's baseline, in font sizes: descenders
+NAME_LEADING = 1.25  # baseline to baseline, in font sizes, at least
+NAME_RULE_CLEARANCE = 0.35  # from the rule up to the last line's baseline, in font sizes, at least
+# The name's ink stays below this height, clear of the descenders of the line above, and this far
+# (in font sizes) from the rule and between its two lines.
+NAME_TOP = PREAMBLE_Y - 8
+NAME_RULE_GAP = NAME_LINE_GAP = 0.1
 # A gold line under the name, as on a paper certificate: a little wider than the name, and never
 # so short that a short name looks lost.
 NAME_RULE_Y, NAME_RULE_MIN_WIDTH, NAME_RULE_OVERHANG = 334, 320, 20
@@ -354,35 +359,78 @@ def cut_line(text: str, *, bold: bool, size: float, max_width: float) -> ShapedL
     return cut(shortest)
 
 
-def name_layout(name: str) -> tuple[list[ShapedLine], float]:
+@dataclass(frozen=True)
+class NameLayout:
+    lines: list[ShapedLine]  # one or two, top first
+    size: float
+    baselines: list[float]
+
+
+def name_layout(name: str) -> NameLayout:
     """The learner's name as one line, or two when one would be smaller than two, and its size.
 
-    One line shrinks from NAME_SIZE to fit; when that goes below what two lines reach (at most
-    NAME_TWO_LINE_SIZE), the name breaks at the space (or, with none, between letters) that best
-    balances the two lines. The size never goes below NAME_MIN_SIZE, the size of the line above;
-    a name too long even for two lines at that size has its second line cut with an ellipsis.
+    One line shrinks from NAME_SIZE to fit the width, and the height between the line above and
+    the rule (Arabic and Devanagari reach further below and above the baseline than Latin); when
+    that goes below what two lines reach (at most NAME_TWO_LINE_SIZE), the name breaks at the
+    space (or, with none, between letters) that best balances the two lines. The size never goes
+    below NAME_MIN_SIZE, the size of the line above; a name too long even for two lines at that
+    size has its second line cut with an ellipsis.
     """
     line = shape_line(_clean(name), True)
-    one_line_size = min(NAME_SIZE, CONTENT_WIDTH / line.width) if line.width else NAME_SIZE
+    one_line_size = _one_line_size(line)
     if one_line_size >= NAME_TWO_LINE_SIZE:
-        return [line], one_line_size
+        return _one_line(line, one_line_size)
     breaks = _break_positions(line.text)
     if not breaks:
-        return [fit_line(line, size=one_line_size, max_width=CONTENT_WIDTH, min_size=NAME_MIN_SIZE)[0]], max(
-            one_line_size, NAME_MIN_SIZE
-        )
+        size = max(one_line_size, NAME_MIN_SIZE)
+        return _one_line(fit_line(line, size=size, max_width=CONTENT_WIDTH, min_size=NAME_MIN_SIZE)[0], size)
     first, second = _balanced_split(line.text, breaks)
-    two_line_size = min(NAME_TWO_LINE_SIZE, CONTENT_WIDTH / max(first.width, second.width))
+    two_line_size = _two_line_size(first, second)
     if one_line_size >= two_line_size:
-        return [line], one_line_size
+        return _one_line(line, one_line_size)
     if two_line_size >= NAME_MIN_SIZE:
-        return [first, second], two_line_size
+        return _two_lines(first, second, two_line_size)
     # Too long for two lines: fill the first line, cut the second.
     fitting = [at for at in breaks if shape_line(line.text[:at].rstrip(), True).width * NAME_MIN_SIZE <= CONTENT_WIDTH]
     at = fitting[-1] if fitting else breaks[0]
     first = fit_line(shape_line(line.text[:at].rstrip(), True), size=NAME_MIN_SIZE, max_width=CONTENT_WIDTH)[0]
     second = cut_line(line.text[at:].lstrip(), bold=True, size=NAME_MIN_SIZE, max_width=CONTENT_WIDTH)
-    return [first, second], NAME_MIN_SIZE
+    return _two_lines(first, second, NAME_MIN_SIZE)
+
+
+def _one_line_size(line: ShapedLine) -> float:
+    size = NAME_SIZE if not line.width else min(NAME_SIZE, CONTENT_WIDTH / line.width)
+    # The ink stays between the rule and NAME_TOP, and rises no higher than NAME_TOP from NAME_Y.
+    height = line.ascent + line.descent + NAME_RULE_GAP
+    if height > 0 and line.ascent > 0:
+        fits = min((NAME_TOP - NAME_RULE_Y) / height, (NAME_TOP - NAME_Y) / line.ascent)
+        size = min(size, max(fits, NAME_MIN_SIZE))  # a pile of marks never makes a name tiny
+    return size
+
+
+def _one_line(line: ShapedLine, size: float) -> NameLayout:
+    # Raised above NAME_Y only as far as a deep descender needs to clear the rule.
+    baseline = max(NAME_Y, NAME_RULE_Y + (line.descent + NAME_RULE_GAP) * size)
+    return NameLayout(lines=[line], size=size, baselines=[baseline])
+
+
+def _two_line_metrics(first: ShapedLine, second: ShapedLine) -> tuple[float, float, float]:
+    """(rule to the second baseline, baseline to baseline, first baseline to its top), in ems."""
+    below = max(NAME_RULE_CLEARANCE, second.descent + NAME_RULE_GAP)
+    pitch = max(NAME_LEADING, first.descent + second.ascent + NAME_LINE_GAP)
+    return below, pitch, first.ascent
+
+
+def _two_line_size(first: ShapedLine, second: ShapedLine) -> float:
+    below, pitch, above = _two_line_metrics(first, second)
+    by_height = max((NAME_TOP - NAME_RULE_Y) / (below + pitch + above), NAME_MIN_SIZE)
+    return min(NAME_TWO_LINE_SIZE, CONTENT_WIDTH / max(first.width, second.width), by_height)
+
+
+def _two_lines(first: ShapedLine, second: ShapedLine, size: float) -> NameLayout:
+    below, pitch, _ = _two_line_metrics(first, second)
+    second_baseline = NAME_RULE_Y + below * size
+    return NameLayout(lines=[first, second], size=size, baselines=[second_baseline + pitch * size, second_baseline])
 
 
 def _break_positions(text: str) -> list[int]:
@@ -412,15 +460,10 @@ def _balanced_split(text: str, breaks: list[int]) -> tuple[ShapedLine, ShapedLin
 
 def draw_name(canvas: Canvas, name: str) -> float:
     """Draw the learner's name centred above the rule (see `name_layout`); returns its width."""
-    lines, size = name_layout(name)
-    if len(lines) == 1:
-        baselines = [NAME_Y]
-    else:
-        second = NAME_RULE_Y + NAME_RULE_CLEARANCE * size
-        baselines = [second + NAME_LEADING * size, second]
-    for line, baseline in zip(lines, baselines, strict=True):
-        draw_shaped_line(canvas, line, x=CENTRE_X - line.width * size / 2, y=baseline, size=size)
-    return max(line.width for line in lines) * size
+    layout = name_layout(name)
+    for line, baseline in zip(layout.lines, layout.baselines, strict=True):
+        draw_shaped_line(canvas, line, x=CENTRE_X - line.width * layout.size / 2, y=baseline, size=layout.size)
+    return max(line.width for line in layout.lines) * layout.size
 
 
 # The weekly report draws labels with reportlab's String, which cannot take shaped glyphs: for it,

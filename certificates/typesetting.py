@@ -339,6 +339,8 @@ class GlyphRun:
     after: tuple[float, ...]  # TJ shift after each glyph (its advance correction)
     rise: tuple[float, ...]  # vertical offset of each glyph
     width: float  # advance of the run, in ems
+    ascent: float  # highest ink above the baseline, in ems
+    descent: float  # lowest ink below the baseline, in ems (positive)
     # (first glyph, last glyph, text) of each cluster drawn with more than one glyph
     spans: tuple[tuple[int, int, str], ...] = ()
 
@@ -349,6 +351,8 @@ class ShapedLine:
     bold: bool
     runs: tuple[GlyphRun, ...]  # in visual order, left to right
     width: float  # in ems: multiply by the font size for points
+    ascent: float  # ink extent above and below the baseline, in ems (see GlyphRun)
+    descent: float
 
 
 @lru_cache(maxsize=SHAPE_CACHE_SIZE)
@@ -367,7 +371,14 @@ def shape_line(text: str, bold: bool) -> ShapedLine:
         _shape_run(text[start:end], key, bold, rtl=level % 2 == 1)
         for start, end, key, level in (spans[i] for i in order)
     )
-    return ShapedLine(text=text, bold=bold, runs=runs, width=sum(run.width for run in runs))
+    return ShapedLine(
+        text=text,
+        bold=bold,
+        runs=runs,
+        width=sum(run.width for run in runs),
+        ascent=max((run.ascent for run in runs), default=0.0),
+        descent=max((run.descent for run in runs), default=0.0),
+    )
 
 
 def _shape_run(text: str, key: str, bold: bool, *, rtl: bool) -> GlyphRun:
@@ -399,6 +410,8 @@ def _shape_run(text: str, key: str, bold: bool, *, rtl: bool) -> GlyphRun:
                 spans.append((start, index - 1, text[cluster : cluster_end[cluster]]))
             start = index
     codes, before, after, rise = [], [], [], []
+    top = bottom = 0
+    extents = shaping_font.hb_font.get_glyph_extents
     width = 0
     for info, position, glyph_text in zip(infos, positions, texts, strict=True):
         glyph_width = shaping_font.face.hmetrics[info.codepoint][0] * scale
@@ -407,6 +420,10 @@ def _shape_run(text: str, key: str, bold: bool, *, rtl: bool) -> GlyphRun:
         after.append(glyph_width + (position.x_offset - position.x_advance) * scale)
         rise.append(position.y_offset * scale)
         width += position.x_advance
+        ink = extents(info.codepoint)
+        if ink is not None:
+            top = max(top, position.y_offset + ink.y_bearing)
+            bottom = min(bottom, position.y_offset + ink.y_bearing + ink.height)
     return GlyphRun(
         font_key=key,
         glyphs=tuple(info.codepoint for info in infos),
@@ -415,6 +432,8 @@ def _shape_run(text: str, key: str, bold: bool, *, rtl: bool) -> GlyphRun:
         after=tuple(after),
         rise=tuple(rise),
         width=width / shaping_font.units_per_em,
+        ascent=top / shaping_font.units_per_em,
+        descent=-bottom / shaping_font.units_per_em,
         spans=tuple(spans),
     )
 

@@ -183,7 +183,8 @@ def test_name_layout_wraps_a_120_character_name_onto_two_lines_no_smaller_than_t
     assert len(name) >= 119  # the Arabic one ends on a word
 
     # when
-    lines, size = name_layout(name)
+    layout = name_layout(name)
+    lines, size = layout.lines, layout.size
     document = render_certificate_pdf(**fields(name))
 
     # then
@@ -197,7 +198,8 @@ def test_name_layout_wraps_a_120_character_name_onto_two_lines_no_smaller_than_t
 
 def test_name_layout_keeps_a_name_that_fits_on_one_line_at_full_size():
     # when
-    lines, size = name_layout("Ada Lovelace")
+    layout = name_layout("Ada Lovelace")
+    lines, size = layout.lines, layout.size
 
     # then
     assert len(lines) == 1
@@ -209,7 +211,8 @@ def test_name_layout_cuts_only_the_second_line_of_a_name_too_long_for_two():
     name = "Wolfeschlegelsteinhausenbergerdorff " * 12
 
     # when
-    lines, size = name_layout(name)
+    layout = name_layout(name)
+    lines, size = layout.lines, layout.size
 
     # then
     assert len(lines) == 2
@@ -240,3 +243,20 @@ def test_render_certificate_pdf_strips_control_and_bidi_characters_from_the_name
     # then
     assert "Ada Lovelace" in text
     assert not any(unicodedata.category(char) == "Cf" for char in text)
+
+
+@pytest.mark.parametrize("key", [*NAMES, *LONG_NAMES, "arabic-deep"])
+def test_name_layout_keeps_the_ink_between_the_line_above_and_the_rule(key):
+    # given: "ي" and "ج" reach far below the baseline, further than any Latin letter
+    name = (NAMES | LONG_NAMES | {"arabic-deep": "سارة الحسيني جيجي"})[key]
+
+    # when
+    layout = name_layout(name)
+
+    # then: clear of the rule below and of the descenders of "This certifies that" above
+    for line, baseline in zip(layout.lines, layout.baselines, strict=True):
+        assert baseline - line.descent * layout.size >= pdf.NAME_RULE_Y
+        assert baseline + line.ascent * layout.size <= pdf.NAME_TOP + 0.01
+    if len(layout.lines) == 2:
+        (top, bottom), (top_y, bottom_y) = layout.lines, layout.baselines
+        assert top_y - top.descent * layout.size > bottom_y + bottom.ascent * layout.size  # no overlap
