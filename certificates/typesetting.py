@@ -61,6 +61,8 @@ PRIVATE_CODE_START = 0xF0000
 # Character categories that take the font of the text around them (see module doc).
 NEUTRAL_CATEGORIES = frozenset({"Zs", "Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Sm", "Sc", "Sk", "So", "Nd"})
 MARK_CATEGORIES = frozenset({"Mn", "Mc", "Me", "Cf"})
+# Below this (thousandths of an em) a glyph is where the viewer's pen puts it: no TJ correction.
+POSITION_TOLERANCE = 0.01
 # Distinct lines whose shaping is kept: the page's fixed wording plus recent names and titles.
 SHAPE_CACHE_SIZE = 4096
 # Font subsets whose embedded bytes are kept, per font: identical glyph sets across documents.
@@ -295,11 +297,21 @@ def _bidi_levels(text: str) -> list[int]:
     base_level = bidi_algorithm.get_base_level(text)
     storage["base_level"], storage["base_dir"] = base_level, ("L", "R")[base_level]
     bidi_algorithm.get_embedding_levels(text, storage)
+    for index, char in enumerate(storage["chars"]):
+        char["index"] = index
     bidi_algorithm.explicit_embed_and_overrides(storage)
     bidi_algorithm.resolve_weak_types(storage)
     bidi_algorithm.resolve_neutral_types(storage, False)
     bidi_algorithm.resolve_implicit_levels(storage, False)
-    return [char["level"] for char in storage["chars"]]
+    # Rule X9 takes out boundary neutrals (the zero-width joiner and non-joiner, which _clean
+    # keeps): each takes the level of the character before it, so it stays in its word's run.
+    levels: list[int | None] = [None] * len(text)
+    for char in storage["chars"]:
+        levels[char["index"]] = char["level"]
+    previous = next((level for level in levels if level is not None), base_level)
+    for index, level in enumerate(levels):
+        levels[index] = previous = previous if level is None else level
+    return levels
 
 
 def _visual_order(levels: list[int]) -> list[int]:
@@ -330,13 +342,18 @@ def _visual_order(levels: list[int]) -> list[int]:
 
 @dataclass(frozen=True)
 class GlyphRun:
-    """Glyphs of one font in visual order, positions in thousandths of an em (TJ units)."""
+    """Glyphs of one font, left to right, positions in thousandths of an em (TJ units).
+
+    Within a cluster the glyphs that advance come first, then the zero-width marks placed on
+    them: where each glyph lands is unchanged, but a text extractor meets the letter before its
+    marks, also in right-to-left runs, where HarfBuzz puts the marks first.
+    """
 
     font_key: str
     glyphs: tuple[int, ...]  # glyph ids in the font
     codes: str  # one character per glyph, as reportlab's subsetter takes them
-    before: tuple[float, ...]  # TJ shift before each glyph (its x offset)
-    after: tuple[float, ...]  # TJ shift after each glyph (its advance correction)
+    x: tuple[float, ...]  # where each glyph's origin lands, from the start of the run
+    advances: tuple[float, ...]  # each glyph's own advance, which the PDF viewer applies
     rise: tuple[float, ...]  # vertical offset of each glyph
     width: float  # advance of the run, in ems
     ascent: float  # highest ink above the baseline, in ems
@@ -401,37 +418,40 @@ def _shape_run(text: str, key: str, bold: bool, *, rtl: bool) -> GlyphRun:
         if cluster not in seen:
             seen.add(cluster)
             texts[index] = text[cluster : cluster_end[cluster]]
-    spans = []
-    start = 0
-    for index in range(1, len(infos) + 1):
-        if index == len(infos) or infos[index].cluster != infos[start].cluster:
-            if index - start > 1:
-                cluster = infos[start].cluster
-                spans.append((start, index - 1, text[cluster : cluster_end[cluster]]))
-            start = index
-    codes, before, after, rise = [], [], [], []
+    # Glyph positions: the pen moves by each advance, a glyph lands at the pen plus its offset.
+    placed = []  # (cluster, advance, x, y, glyph, text), in HarfBuzz's (visual) order
+    pen = 0
     top = bottom = 0
     extents = shaping_font.hb_font.get_glyph_extents
-    width = 0
     for info, position, glyph_text in zip(infos, positions, texts, strict=True):
-        glyph_width = shaping_font.face.hmetrics[info.codepoint][0] * scale
-        codes.append(shaping_font.glyph_code(info.codepoint, glyph_text))
-        before.append(-position.x_offset * scale)
-        after.append(glyph_width + (position.x_offset - position.x_advance) * scale)
-        rise.append(position.y_offset * scale)
-        width += position.x_advance
+        placed.append(
+            (info.cluster, position.x_advance, pen + position.x_offset, position.y_offset, info.codepoint, glyph_text)
+        )
+        pen += position.x_advance
         ink = extents(info.codepoint)
         if ink is not None:
             top = max(top, position.y_offset + ink.y_bearing)
             bottom = min(bottom, position.y_offset + ink.y_bearing + ink.height)
+    # Emit order (see GlyphRun): per cluster, advancing glyphs first, then zero-width marks.
+    ordered, spans = [], []
+    start = 0
+    for index in range(1, len(placed) + 1):
+        if index == len(placed) or placed[index][0] != placed[start][0]:
+            cluster = placed[start:index]
+            first = len(ordered)
+            ordered += [item for item in cluster if item[1]] + [item for item in cluster if not item[1]]
+            if len(cluster) > 1:
+                spans.append((first, len(ordered) - 1, text[cluster[0][0] : cluster_end[cluster[0][0]]]))
+            start = index
+    hmetrics = shaping_font.face.hmetrics
     return GlyphRun(
         font_key=key,
-        glyphs=tuple(info.codepoint for info in infos),
-        codes="".join(codes),
-        before=tuple(before),
-        after=tuple(after),
-        rise=tuple(rise),
-        width=width / shaping_font.units_per_em,
+        glyphs=tuple(item[4] for item in ordered),
+        codes="".join(shaping_font.glyph_code(item[4], item[5]) for item in ordered),
+        x=tuple(item[2] * scale for item in ordered),
+        advances=tuple(hmetrics[item[4]][0] * scale for item in ordered),
+        rise=tuple(item[3] * scale for item in ordered),
+        width=pen / shaping_font.units_per_em,
         ascent=top / shaping_font.units_per_em,
         descent=-bottom / shaping_font.units_per_em,
         spans=tuple(spans),
@@ -444,16 +464,17 @@ def _shape_run(text: str, key: str, bold: bool, *, rtl: bool) -> GlyphRun:
 def draw_shaped_line(canvas: Canvas, line: ShapedLine, *, x: float, y: float, size: float) -> None:
     """Draw `line` with its left end at x on baseline y, in the current fill colour."""
     doc = canvas._doc  # reportlab's font subsets are per document
-    operators = ["BT"]
-    operators.append(f"1 0 0 1 {fp_str(x)} {fp_str(y)} Tm")
+    operators = ["BT", f"1 0 0 1 {fp_str(x)} {fp_str(y)} Tm"]
+    items: list[str] = []  # the TJ array being built: numbers and hex strings of glyph codes
     for run in line.runs:
         shaping_font = font(run.font_key, line.bold)
-        glyph = 0
         span_starts = {first: text for first, _, text in run.spans}
         span_ends = {last for _, last, _ in run.spans}
+        cursor = 0.0  # where the viewer's pen is, from the start of the run, in TJ units
+        glyph = 0
         for subset, chunk in shaping_font.splitString(run.codes, doc):
+            _flush(operators, items)
             operators.append(f"{shaping_font.getSubsetInternalName(subset, doc)} {fp_str(size)} Tf")
-            items: list[str] = []
             for byte in chunk:
                 if glyph in span_starts:
                     _flush(operators, items)
@@ -462,11 +483,14 @@ def draw_shaped_line(canvas: Canvas, line: ShapedLine, *, x: float, y: float, si
                 if rise:
                     _flush(operators, items)
                     operators.append(f"{fp_str(rise * size / 1000)} Ts")
-                if run.before[glyph]:
-                    items.append(fp_str(run.before[glyph]))
-                items.append(f"<{byte:02X}>")
-                if run.after[glyph]:
-                    items.append(fp_str(run.after[glyph]))
+                shift = run.x[glyph] - cursor
+                if abs(shift) > POSITION_TOLERANCE:
+                    items.append(fp_str(-shift))  # a TJ number moves the pen left by itself
+                if items and items[-1][0] == "<":
+                    items[-1] = f"{items[-1][:-1]}{byte:02X}>"
+                else:
+                    items.append(f"<{byte:02X}>")
+                cursor = run.x[glyph] + run.advances[glyph]
                 if rise:
                     _flush(operators, items)
                     operators.append("0 Ts")
@@ -474,7 +498,10 @@ def draw_shaped_line(canvas: Canvas, line: ShapedLine, *, x: float, y: float, si
                     _flush(operators, items)
                     operators.append("EMC")
                 glyph += 1
-            _flush(operators, items)
+        shift = run.width * 1000 - cursor
+        if abs(shift) > POSITION_TOLERANCE:
+            items.append(fp_str(-shift))
+    _flush(operators, items)
     operators.append("ET")
     canvas.addLiteral("\n".join(operators))
 

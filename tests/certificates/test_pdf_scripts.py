@@ -27,14 +27,20 @@ NAMES = {
     "greek": "Αλέξανδρος Παπαδόπουλος",
     "arabic": "محمد عبد الله",
     "arabic-vocalised": "مُحَمَّد",
+    "persian-zwnj": "نیک\u200cنام",  # noqa: RUF001 -- the zero-width non-joiner parts the halves
     "hebrew": "דוד בן־גוריון",
+    "hebrew-pointed": "מֹשֶׁה",
     "chinese": "王小明",
     "chinese-traditional": "陳美玲",
     "japanese": "山田 花子",
     "japanese-kana": "佐々木 さくら",
     "korean": "김민준",
     "devanagari": "श्रीमती प्रिया शर्मा",
+    "devanagari-zwj": "क्\u200dष",  # the zero-width joiner asks for the half form, not the conjunct
 }
+# pdfium guesses a word break after a Hebrew point placed inside its letter (the pen jumps right
+# from the point to the next letter); pypdf and the ActualText of the cluster read it right.
+PDFIUM_ADDS_A_SPACE = {"hebrew-pointed"}
 # 120 characters each: too long for one line at any legible size.
 LONG_NAMES = {
     "latin-long": (
@@ -120,7 +126,10 @@ def test_render_certificate_pdf_in_any_script_extracts_the_name_in_logical_order
 
     # then: both extractors give the name as typed, though Arabic and Hebrew are drawn right to left
     assert name in pypdf_text(document)
-    assert name in pdfium_text(document)
+    if key in PDFIUM_ADDS_A_SPACE:
+        assert name in pdfium_text(document).replace(" ", "")
+    else:
+        assert name in pdfium_text(document)
 
 
 @pytest.mark.parametrize("key", NAMES)
