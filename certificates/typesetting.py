@@ -55,9 +55,14 @@ FONT_ORDER = tuple(FONT_FILES)  # the first font that has a character draws it
 BASE_FONT = "latin"
 ELLIPSIS = "\u2026"
 REPLACEMENT = "\ufffd"
-# Private codes for glyphs without a character of their own: Supplementary Private Use Area-A,
-# which no font here maps, so a private code never shadows a real character.
-PRIVATE_CODE_START = 0xF0000
+# Private codes for glyphs without a character of their own, from the Supplementary Private Use
+# Areas, which no font here maps, so a private code never shadows a real character. A glyph
+# standing for some text gets a code of plane 16, one per (glyph, text) pair, first come first
+# served; a glyph standing for no text (the second glyph of a cluster), or any glyph once
+# plane 16 is used up, gets plane 15's code for its glyph id, which always exists: a worker that
+# has shaped 65,534 different pairs still renders, only copying such text gives less back.
+GLYPH_CODE_START = 0xF0000  # + glyph id (< 65,536)
+TEXT_CODE_START, TEXT_CODE_END = 0x100000, 0x10FFFD
 # Character categories that take the font of the text around them (see module doc).
 NEUTRAL_CATEGORIES = frozenset({"Zs", "Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Sm", "Sc", "Sk", "So", "Nd"})
 MARK_CATEGORIES = frozenset({"Mn", "Mc", "Me", "Cf"})
@@ -79,7 +84,7 @@ class ShapingFont(TTFont):
         self.units_per_em = self.hb_font.face.upem
         self.private_text: dict[int, str] = {}  # private code -> the characters it stands for
         self._private_codes: dict[tuple[int, str], int] = {}
-        self._next_private = PRIVATE_CODE_START
+        self._next_private = TEXT_CODE_START
         self._objects_cache: dict[tuple, tuple] = {}
 
     def glyph_code(self, glyph: int, text: str) -> str:
@@ -89,11 +94,16 @@ class ShapingFont(TTFont):
             return text
         code = self._private_codes.get((glyph, text))
         if code is None:
-            code = self._private_codes[(glyph, text)] = self._next_private
-            self._next_private += 1
-            face.charToGlyph[code] = glyph
-            face.charWidths[code] = face.hmetrics[glyph][0] * 1000 / self.units_per_em
-            self.private_text[code] = text
+            if text and self._next_private <= TEXT_CODE_END:
+                code = self._next_private
+                self._next_private += 1
+            else:
+                code = GLYPH_CODE_START + glyph
+            self._private_codes[(glyph, text)] = code
+            if code not in self.private_text:
+                face.charToGlyph[code] = glyph
+                face.charWidths[code] = face.hmetrics[glyph][0] * 1000 / self.units_per_em
+                self.private_text[code] = text if code >= TEXT_CODE_START else ""
         return chr(code)
 
     def addObjects(self, doc):
@@ -124,7 +134,8 @@ class ShapingFont(TTFont):
         objects = _lru_get(self._objects_cache, key)
         if objects is None:
             widths = _Formatted(pdfdoc.format(pdfdoc.PDFArray(list(map(self.face.getCharWidth, subset))), doc))
-            cmap = _to_unicode_cmap(base_name, [self.private_text.get(code, chr(code)) for code in subset]).encode()
+            texts = [self.private_text.get(code, chr(code)) if code else None for code in subset]
+            cmap = _to_unicode_cmap(base_name, texts).encode()
             dictionary = {}
             if doc.compression:
                 cmap = zlib.compress(cmap)
@@ -195,8 +206,13 @@ def _lru_put(cache: dict, key, value):
     return value
 
 
-def _to_unicode_cmap(name: str, texts: list[str]) -> str:
-    entries = [f"<{code:02X}> <{text.encode('utf-16-be').hex().upper()}>" for code, text in enumerate(texts) if code]
+def _to_unicode_cmap(name: str, texts: list[str | None]) -> str:
+    # None: a slot of the subset no glyph uses. "": a glyph that stands for no text of its own.
+    entries = [
+        f"<{code:02X}> <{text.encode('utf-16-be').hex().upper()}>"
+        for code, text in enumerate(texts)
+        if text is not None
+    ]
     return "\n".join(
         [
             "/CIDInit /ProcSet findresource begin",

@@ -13,9 +13,9 @@ import pypdf
 import pypdfium2
 import pytest
 
-from certificates import pdf
+from certificates import pdf, typesetting
 from certificates.pdf import name_layout, render_certificate_pdf
-from certificates.typesetting import font, shape_line
+from certificates.typesetting import FONT_DIR, ShapingFont, font, shape_line
 
 ARTEFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artefacts" / "certificates"
 RASTER_DPI = 100
@@ -269,3 +269,19 @@ def test_name_layout_keeps_the_ink_between_the_line_above_and_the_rule(key):
     if len(layout.lines) == 2:
         (top, bottom), (top_y, bottom_y) = layout.lines, layout.baselines
         assert top_y - top.descent * layout.size > bottom_y + bottom.ascent * layout.size  # no overlap
+
+
+def test_glyph_code_falls_back_to_one_code_per_glyph_once_the_text_codes_are_used_up():
+    # given: a font that has handed out every code standing for a (glyph, text) pair
+    arabic = ShapingFont("NotoSansArabic-Bold-test", FONT_DIR / typesetting.FONT_FILES["arabic"][1])
+    fresh = arabic.glyph_code(700, "لا")
+    arabic._next_private = typesetting.TEXT_CODE_END + 1
+
+    # when
+    code = arabic.glyph_code(701, "لا")
+
+    # then: the earlier pair keeps its code and text; the new one still draws glyph 701
+    assert arabic.private_text[ord(fresh)] == "لا"
+    assert ord(code) == typesetting.GLYPH_CODE_START + 701
+    assert arabic.face.charToGlyph[ord(code)] == 701
+    assert arabic.private_text[ord(code)] == ""
