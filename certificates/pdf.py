@@ -11,7 +11,7 @@ dropped, and a string too wide for the page is shrunk down to a legible minimum,
 ellipsis, so nothing overflows the page. A name too long for one line breaks into two lines
 (`name_layout`), never smaller than the line above it, still on one page.
 
-Fonts and scripts (`certificates.typesetting`): every string on the page, in any script, is set
+Fonts and scripts (`certificates.fonts`, `certificates.typesetting`): every string on the page, in any script, is set
 in the Noto Sans family (Noto Sans, Noto Sans Arabic, Hebrew, Devanagari and CJK), embedded as
 subsets, so the page looks the same in every viewer and on every printer. Arabic and Hebrew are
 laid out right to left (python-bidi) and all text is shaped by HarfBuzz (uharfbuzz): joined
@@ -19,11 +19,11 @@ Arabic letters, Devanagari conjuncts, marks placed on their letters. Copying or 
 text gives it back in logical order. A character no font of the family has (emoji, rarer
 scripts) becomes U+FFFD, so rendering never fails.
 
-Speed (measured in docs/benchmarks.md, per script): the QR code is
-encoded with segno and drawn as one filled path whose rectangles are the dark modules merged
-into horizontal runs and then stacked vertically, under half the operations of drawing module by
-module. rl-accel (a runtime requirement) gives reportlab C versions of its number formatting and
-string widths; without it a render takes ~25 % longer.
+Speed (measured per script in docs/benchmarks.md): the QR code is encoded with segno and drawn
+as one filled path whose rectangles are the dark modules merged into horizontal runs and then
+stacked vertically, under half the operations of drawing module by module. rl-accel (a runtime
+requirement) gives reportlab C versions of its number formatting and string widths; without it a
+render takes ~25 % longer.
 """
 
 import datetime
@@ -34,10 +34,32 @@ from dataclasses import dataclass
 
 import segno
 from reportlab.lib.pagesizes import A4, landscape
-from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 
-from certificates.typesetting import BASE_FONT, ELLIPSIS, ShapedLine, draw_shaped_line, font_keys, font_name, shape_line
+from certificates.fonts import BASE_FONT, font_name
+from certificates.typesetting import (
+    ShapedLine,
+    clean_text,
+    cut_line,
+    draw_shaped_line,
+    fit_line,
+    fit_runs,
+    shape_line,
+    text_runs,
+)
+
+# fit_runs and text_runs: the weekly report's text helpers, from where it has always taken them.
+__all__ = [
+    "draw_certificate",
+    "draw_qr_code",
+    "draw_text",
+    "fit_runs",
+    "name_layout",
+    "new_canvas",
+    "qr_rectangles",
+    "render_certificate_pdf",
+    "text_runs",
+]
 
 PAGE_SIZE = landscape(A4)
 PAGE_WIDTH, PAGE_HEIGHT = PAGE_SIZE
@@ -54,9 +76,6 @@ FRAME_INNER_WIDTH = 0.75
 CONTENT_MARGIN = 72
 CONTENT_WIDTH = PAGE_WIDTH - 2 * CONTENT_MARGIN
 CENTRE_X = PAGE_WIDTH / 2
-
-# Below this size text stops being legible on paper, so longer text is cut with an ellipsis.
-MIN_FONT_SIZE = 6
 
 # Baselines (from the bottom of the page) and largest sizes of the centred block.
 TITLE_Y, TITLE_SIZE = 452, 34
@@ -130,7 +149,6 @@ MONTHS = (
 # smaller (docs/benchmarks.md).
 PAGE_COMPRESSION = 1
 
-Run = tuple[str, str]  # (font name, text drawn in that font)
 Rect = tuple[int, int, int, int]  # (column, row from the top, width, height) in modules
 # draw_qr(canvas, data, *, x, y, size) -> (left, bottom, side) of the dark area it drew
 QrDrawer = Callable[..., tuple[float, float, float]]
@@ -189,8 +207,8 @@ def draw_certificate(
     and side of its dark area; it defaults to `draw_qr_code` (the benchmark swaps it).
     """
     draw_qr = draw_qr or draw_qr_code
-    canvas.setTitle(f"Certificate of Completion: {_clean(learner_name)}")
-    canvas.setSubject(_clean(course_title))
+    canvas.setTitle(f"Certificate of Completion: {clean_text(learner_name)}")
+    canvas.setSubject(clean_text(course_title))
     _draw_frame(canvas)
 
     canvas.setFillColorRGB(*NAVY)
@@ -320,7 +338,7 @@ def draw_text(
     `x` is the centre, the left or the right end of the text for `align` "centre", "left" or
     "right". Uses the current fill colour. Returns the width drawn.
     """
-    line, size = fit_line(shape_line(_clean(text), bold), size=size, max_width=max_width)
+    line, size = fit_line(shape_line(clean_text(text), bold), size=size, max_width=max_width)
     width = line.width * size
     if align == "centre":
         x -= width / 2
@@ -328,35 +346,6 @@ def draw_text(
         x -= width
     draw_shaped_line(canvas, line, x=x, y=y, size=size)
     return width
-
-
-def fit_line(
-    line: ShapedLine, *, size: float, max_width: float, min_size: float = MIN_FONT_SIZE
-) -> tuple[ShapedLine, float]:
-    """Shrink `line` to fit `max_width`, down to `min_size`; below that, cut it with an ellipsis."""
-    if line.width * size <= max_width:
-        return line, size
-    if line.width and max_width / line.width >= min_size:
-        return line, max_width / line.width
-    return cut_line(line.text, bold=line.bold, size=min_size, max_width=max_width), min_size
-
-
-def cut_line(text: str, *, bold: bool, size: float, max_width: float) -> ShapedLine:
-    """The longest start of `text`, ended with an ellipsis, that fits `max_width` at `size`."""
-
-    def cut(length: int) -> ShapedLine:
-        while 0 < length < len(text) and unicodedata.category(text[length])[0] == "M":
-            length -= 1  # never part a letter from its marks
-        return shape_line(text[:length].rstrip() + ELLIPSIS, bold)
-
-    shortest, longest = 0, len(text)
-    while shortest < longest:  # shaping is contextual, so search rather than add up widths
-        middle = (shortest + longest + 1) // 2
-        if cut(middle).width * size <= max_width:
-            shortest = middle
-        else:
-            longest = middle - 1
-    return cut(shortest)
 
 
 @dataclass(frozen=True)
@@ -376,7 +365,7 @@ def name_layout(name: str) -> NameLayout:
     below NAME_MIN_SIZE, the size of the line above; a name too long even for two lines at that
     size has its second line cut with an ellipsis.
     """
-    line = shape_line(_clean(name), True)
+    line = shape_line(clean_text(name), True)
     one_line_size = _one_line_size(line)
     if one_line_size >= NAME_TWO_LINE_SIZE:
         return _one_line(line, one_line_size)
@@ -464,61 +453,3 @@ def draw_name(canvas: Canvas, name: str) -> float:
     for line, baseline in zip(layout.lines, layout.baselines, strict=True):
         draw_shaped_line(canvas, line, x=CENTRE_X - line.width * layout.size / 2, y=baseline, size=layout.size)
     return max(line.width for line in layout.lines) * layout.size
-
-
-# The weekly report draws labels with reportlab's String, which cannot take shaped glyphs: for it,
-# runs of plain characters, each in the font of the family that has them, in logical order.
-
-
-def text_runs(text: str, *, bold: bool = False) -> list[Run]:
-    """Split cleaned `text` into runs, each in a font of the family that has its glyphs (no shaping)."""
-    text, keys = font_keys(_clean(text))
-    runs: list[Run] = []
-    for char, key in zip(text, keys, strict=True):
-        name = font_name(key, bold)
-        if runs and runs[-1][0] == name:
-            runs[-1] = (name, runs[-1][1] + char)
-        else:
-            runs.append((name, char))
-    return runs
-
-
-def fit_runs(runs: list[Run], *, size: float, max_width: float) -> tuple[list[Run], float, float]:
-    """Shrink the runs' font size so they fit `max_width`, then cut them if still too wide.
-
-    Returns the runs to draw, the font size and their width at that size.
-    """
-    width_per_point = sum(pdfmetrics.stringWidth(text, font, 1) for font, text in runs)
-    if width_per_point * size <= max_width:
-        return runs, size, width_per_point * size
-    size = max_width / width_per_point
-    if size >= MIN_FONT_SIZE:
-        return runs, size, max_width
-    size = MIN_FONT_SIZE
-    budget = max_width / size  # in width-per-point units
-    budget -= max(pdfmetrics.stringWidth(ELLIPSIS, font, 1) for font, _ in runs)
-    kept: list[Run] = []
-    used = 0.0
-    for font, text in runs:
-        for index, char in enumerate(text):
-            used += pdfmetrics.stringWidth(char, font, 1)
-            if used > budget:
-                kept.append((font, text[:index].rstrip() + ELLIPSIS))
-                return kept, size, sum(pdfmetrics.stringWidth(t, f, size) for f, t in kept)
-        kept.append((font, text))
-    return kept, size, used * size  # unreachable in practice: the whole text fit after all
-
-
-def _clean(text: str) -> str:
-    # NFC first, so "e" + combining diaeresis is the single "ë" the font has a glyph for. Control
-    # characters (tabs, newlines) separate words; other invisible ones (format, private use,
-    # unassigned, lone surrogates) have no glyph to draw and would only show as boxes, and bidi
-    # controls could reorder the page's text. Kept: the zero-width (non-)joiner, which Persian and
-    # Indic names use to choose a letter form, and which HarfBuzz obeys.
-    text = unicodedata.normalize("NFC", text)
-    text = "".join(_JOINERS.get(char) or _INVISIBLE.get(unicodedata.category(char), char) for char in text)
-    return " ".join(text.split())
-
-
-_INVISIBLE = {"Cc": " ", "Cf": "", "Co": "", "Cn": "", "Cs": ""}
-_JOINERS = {"\u200c": "\u200c", "\u200d": "\u200d"}

@@ -1,10 +1,6 @@
 """Text in any script on a reportlab canvas: font choice, bidi, HarfBuzz shaping, fitting, drawing.
 
-One type family, all embedded: Noto Sans for Latin, Greek and Cyrillic, with its sister fonts
-Noto Sans Arabic, Hebrew, Devanagari and CJK, designed to sit together on one line. The files
-are committed in `certificates/fonts/` (SIL Open Font License, beside them; how they were cut
-from the upstream release: scripts/build_certificate_fonts.py), so nothing depends on the
-viewer's or the server's fonts.
+The fonts, one embedded family, are `certificates.fonts`.
 
 A line of text goes through three steps, each done by a maintained library:
 1. Font per character (`font_keys`): the first font of FONT_ORDER whose cmap has the character;
@@ -16,53 +12,37 @@ A line of text goes through three steps, each done by a maintained library:
 3. Shaping (uharfbuzz): each run becomes glyphs with advances and offsets, so Arabic letters join,
    lam-alef ligates, Devanagari forms conjuncts and reorders vowel signs, marks sit on their base.
 
-Drawing: the glyphs are written as one text object with a TJ array per font run (the advance and
-offset corrections HarfBuzz asks for as TJ numbers, vertical mark offsets as text rise), inside a
-marked-content span whose /ActualText is the line in logical order, so copying or extracting the
-text gives the name as typed. reportlab embeds each font's used glyphs as a subset. A glyph that
-has no character of its own (a joined Arabic form, a conjunct) is given a private code, and the
-font's ToUnicode map sends it to the characters it was shaped from.
+Drawing: a line is one text object, font run by font run, each glyph where HarfBuzz put it
+(horizontal corrections as TJ numbers, vertical mark offsets as text rise). Copying or extracting
+gives the text as typed: the fonts' ToUnicode maps give each glyph its characters (see
+`certificates.fonts`), a cluster drawn as several glyphs (a conjunct with its reordered vowel
+sign, a letter with its points) is a marked-content span whose /ActualText is its characters,
+and extractors put right-to-left runs back in logical order themselves (pypdf and pdfium, tested).
+
+Untrusted text: strings are drawn as glyphs, never parsed as markup; `clean_text` first collapses
+whitespace and control characters and drops invisible ones.
 
 Speed: shaped lines are cached (`shape_line`), so the page's fixed wording is shaped once per
-process; the fonts are parsed once; and a font subset made of the same glyphs as a previous
-document's (every Latin name uses subset 0, which always holds ASCII) is reused, not rebuilt.
+process, and so are the fonts' subsets (`certificates.fonts`).
 """
 
 import unicodedata
-import zlib
 from dataclasses import dataclass
-from functools import cache, lru_cache
-from pathlib import Path
+from functools import lru_cache
 
 import uharfbuzz
 from bidi import algorithm as bidi_algorithm
 from reportlab.lib.rl_accel import fp_str
-from reportlab.pdfbase import pdfdoc, pdfmetrics
-from reportlab.pdfbase.ttfonts import FF_NONSYMBOLIC, FF_SYMBOLIC, SUBSETN, TTFont, TTFontFace
+from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 
-FONT_DIR = Path(__file__).resolve().parent / "fonts"
-# key -> (regular file, bold file). CJK text is only ever bold on a certificate (names and course
-# titles), so one weight of the large CJK font is committed and serves both.
-FONT_FILES = {
-    "latin": ("NotoSans-Regular.ttf", "NotoSans-Bold.ttf"),
-    "arabic": ("NotoSansArabic-Regular.ttf", "NotoSansArabic-Bold.ttf"),
-    "hebrew": ("NotoSansHebrew-Regular.ttf", "NotoSansHebrew-Bold.ttf"),
-    "devanagari": ("NotoSansDevanagari-Regular.ttf", "NotoSansDevanagari-Bold.ttf"),
-    "cjk": ("NotoSansCJKsc-Bold-Names.ttf", "NotoSansCJKsc-Bold-Names.ttf"),
-}
-FONT_ORDER = tuple(FONT_FILES)  # the first font that has a character draws it
-BASE_FONT = "latin"
+from certificates.fonts import BASE_FONT, FONT_ORDER, clear_font_caches, coverage, font, font_name
+
+# Below this size text stops being legible on paper, so longer text is cut with an ellipsis.
+MIN_FONT_SIZE = 6
+Run = tuple[str, str]  # (font name, text drawn in that font), for reportlab's drawString or String
 ELLIPSIS = "\u2026"
 REPLACEMENT = "\ufffd"
-# Private codes for glyphs without a character of their own, from the Supplementary Private Use
-# Areas, which no font here maps, so a private code never shadows a real character. A glyph
-# standing for some text gets a code of plane 16, one per (glyph, text) pair, first come first
-# served; a glyph standing for no text (the second glyph of a cluster), or any glyph once
-# plane 16 is used up, gets plane 15's code for its glyph id, which always exists: a worker that
-# has shaped 65,534 different pairs still renders, only copying such text gives less back.
-GLYPH_CODE_START = 0xF0000  # + glyph id (< 65,536)
-TEXT_CODE_START, TEXT_CODE_END = 0x100000, 0x10FFFD
 # Character categories that take the font of the text around them (see module doc).
 NEUTRAL_CATEGORIES = frozenset({"Zs", "Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Sm", "Sc", "Sk", "So", "Nd"})
 MARK_CATEGORIES = frozenset({"Mn", "Mc", "Me", "Cf"})
@@ -70,203 +50,6 @@ MARK_CATEGORIES = frozenset({"Mn", "Mc", "Me", "Cf"})
 POSITION_TOLERANCE = 0.01
 # Distinct lines whose shaping is kept: the page's fixed wording plus recent names and titles.
 SHAPE_CACHE_SIZE = 4096
-# Font subsets whose embedded bytes are kept, per font: identical glyph sets across documents.
-SUBSET_CACHE_SIZE = 64
-
-
-class ShapingFont(TTFont):
-    """A TrueType font that can draw HarfBuzz glyphs, with a ToUnicode map for each of them."""
-
-    def __init__(self, name: str, path: Path):
-        super().__init__(name, str(path), asciiReadable=1, shapable=False)
-        self.face.__class__ = _CachingFace
-        self.hb_font = uharfbuzz.Font(uharfbuzz.Face(uharfbuzz.Blob(path.read_bytes())))
-        self.units_per_em = self.hb_font.face.upem
-        self.private_text: dict[int, str] = {}  # private code -> the characters it stands for
-        self._private_codes: dict[tuple[int, str], int] = {}
-        self._next_private = TEXT_CODE_START
-        self._objects_cache: dict[tuple, tuple] = {}
-
-    def glyph_code(self, glyph: int, text: str) -> str:
-        """The character reportlab is given for `glyph` standing for `text` (see module doc)."""
-        face = self.face
-        if len(text) == 1 and face.charToGlyph.get(ord(text)) == glyph:
-            return text
-        code = self._private_codes.get((glyph, text))
-        if code is None:
-            if text and self._next_private <= TEXT_CODE_END:
-                code = self._next_private
-                self._next_private += 1
-            else:
-                code = GLYPH_CODE_START + glyph
-            self._private_codes[(glyph, text)] = code
-            if code not in self.private_text:
-                face.charToGlyph[code] = glyph
-                face.charWidths[code] = face.hmetrics[glyph][0] * 1000 / self.units_per_em
-                self.private_text[code] = text if code >= TEXT_CODE_START else ""
-        return chr(code)
-
-    def addObjects(self, doc):
-        # reportlab's own, but with a ToUnicode map that knows the private codes' text.
-        state = self._assignState(doc)
-        state.frozen = 1
-        for index, subset in enumerate(state.subsets):
-            internal_name = self.getSubsetInternalName(index, doc)[1:]
-            base_name = (b"".join((SUBSETN(index), b"+", self.face.name, self.face.subfontNameX))).decode("pdfdoc")
-            pdf_font = pdfdoc.PDFTrueTypeFont()
-            pdf_font.__Comment__ = f"Font {self.fontName} subset {index}"
-            pdf_font.Name = internal_name
-            pdf_font.BaseFont = base_name
-            pdf_font.FirstChar = 0
-            pdf_font.LastChar = len(subset) - 1
-            widths, cmap_dictionary, cmap_content = self._subset_objects(doc, index, base_name, subset)
-            pdf_font.Widths = widths
-            cmap = pdfdoc.PDFStream(pdfdoc.PDFDictionary(dict(cmap_dictionary)), cmap_content, filters=[])
-            pdf_font.ToUnicode = doc.Reference(cmap, "toUnicodeCMap:" + base_name)
-            pdf_font.FontDescriptor = self.face.addSubsetObjects(doc, base_name, subset)
-            doc.Reference(pdf_font, internal_name)
-            doc.idToObject["BasicFonts"].dict[internal_name] = pdf_font
-        del self.state[doc]
-
-    def _subset_objects(self, doc, index: int, base_name: str, subset: list[int]) -> tuple:
-        """The subset's widths and ToUnicode map, formatted and compressed once per glyph set."""
-        key = (index, tuple(subset), bool(doc.compression))
-        objects = _lru_get(self._objects_cache, key)
-        if objects is None:
-            widths = _Formatted(pdfdoc.format(pdfdoc.PDFArray(list(map(self.face.getCharWidth, subset))), doc))
-            texts = [self.private_text.get(code, chr(code)) if code else None for code in subset]
-            cmap = _to_unicode_cmap(base_name, texts).encode()
-            dictionary = {}
-            if doc.compression:
-                cmap = zlib.compress(cmap)
-                dictionary["Filter"] = pdfdoc.PDFName(pdfdoc.PDFZCompress.pdfname)
-            objects = _lru_put(self._objects_cache, key, (widths, dictionary, cmap))
-        return objects
-
-
-class _Formatted(pdfdoc.PDFObject):
-    """A PDF value formatted once, written as is into every document that uses it."""
-
-    def __init__(self, data: bytes):
-        self.data = data
-
-    def format(self, document) -> bytes:
-        return self.data
-
-
-class _CachingFace(TTFontFace):
-    """reportlab's font face, keeping the last few subsets it embedded, compressed (module doc)."""
-
-    def addSubsetObjects(self, doc, fontname, subset):
-        # reportlab's own, but the font file is built and compressed once per set of glyphs.
-        cache = self.__dict__.setdefault("_subset_cache", {})
-        key = (tuple(subset), bool(doc.compression))
-        font_file = _lru_get(cache, key)
-        if font_file is None:
-            content = self.makeSubset(subset)
-            dictionary = {"Length1": len(content)}
-            if doc.compression:
-                content = zlib.compress(content)
-                dictionary["Filter"] = pdfdoc.PDFName(pdfdoc.PDFZCompress.pdfname)
-            font_file = _lru_put(cache, key, (dictionary, content))
-        dictionary, content = font_file
-        stream = pdfdoc.PDFStream(pdfdoc.PDFDictionary(dict(dictionary)), content, filters=[])
-        font_file_ref = doc.Reference(stream, f"fontFile:{self.filename}({fontname})")
-        descriptor = pdfdoc.PDFDictionary(
-            {
-                "Type": "/FontDescriptor",
-                "Ascent": self.ascent,
-                "CapHeight": self.capHeight,
-                "Descent": self.descent,
-                "Flags": (self.flags & ~FF_NONSYMBOLIC) | FF_SYMBOLIC,
-                "FontBBox": pdfdoc.PDFArray(self.bbox),
-                "FontName": pdfdoc.PDFName(fontname),
-                "ItalicAngle": self.italicAngle,
-                "StemV": self.stemV,
-                "FontFile2": font_file_ref,
-                "MissingWidth": self.defaultWidth,
-            }
-        )
-        return doc.Reference(descriptor, "fontDescriptor:" + fontname)
-
-
-def _lru_get(cache: dict, key):
-    # A dict keeps insertion order: a hit moves to the end, so the oldest unused entry goes first
-    # (the ASCII subset every Latin name shares is never pushed out by a run of rarer names).
-    value = cache.pop(key, None)
-    if value is not None:
-        cache[key] = value
-    return value
-
-
-def _lru_put(cache: dict, key, value):
-    if len(cache) >= SUBSET_CACHE_SIZE:
-        cache.pop(next(iter(cache)))
-    cache[key] = value
-    return value
-
-
-def _to_unicode_cmap(name: str, texts: list[str | None]) -> str:
-    # None: a slot of the subset no glyph uses. "": a glyph that stands for no text of its own.
-    entries = [
-        f"<{code:02X}> <{text.encode('utf-16-be').hex().upper()}>"
-        for code, text in enumerate(texts)
-        if text is not None
-    ]
-    return "\n".join(
-        [
-            "/CIDInit /ProcSet findresource begin",
-            "12 dict begin",
-            "begincmap",
-            f"/CIDSystemInfo << /Registry ({name}) /Ordering ({name}) /Supplement 0 >> def",
-            f"/CMapName /{name} def",
-            "/CMapType 2 def",
-            "1 begincodespacerange",
-            "<00> <FF>",
-            "endcodespacerange",
-            f"{len(entries)} beginbfchar",
-            *entries,
-            "endbfchar",
-            "endcmap",
-            "CMapName currentdict /CMap defineresource pop",
-            "end",
-            "end",
-        ]
-    )
-
-
-@cache
-def font(key: str, bold: bool) -> ShapingFont:
-    """The registered font for `key` (of FONT_FILES) and weight; parsed once per process."""
-    regular, bold_file = FONT_FILES[key]
-    if not bold and regular == bold_file:
-        return font(key, True)  # one weight serves both: parse and embed it once
-    file = bold_file if bold else regular
-    name = Path(file).stem.removesuffix("-Names")
-    registered = ShapingFont(name, FONT_DIR / file)
-    pdfmetrics.registerFont(registered)
-    _REGISTERED.append(registered)
-    return registered
-
-
-_REGISTERED: list[ShapingFont] = []
-
-
-def clear_caches() -> None:
-    """Forget every shaped line and embedded subset (for measuring what the caches save)."""
-    shape_line.cache_clear()
-    for registered in _REGISTERED:
-        registered._objects_cache.clear()
-        registered.face.__dict__.pop("_subset_cache", None)
-
-
-@cache
-def _coverage(key: str) -> frozenset[int]:
-    return frozenset(font(key, True).face.charToGlyph)
-
-
-def font_name(key: str, bold: bool) -> str:
-    return font(key, bold).fontName
 
 
 # --- Step 1: a font per character ------------------------------------------------------------
@@ -274,7 +57,7 @@ def font_name(key: str, bold: bool) -> str:
 
 def font_keys(text: str) -> tuple[str, list[str | None]]:
     """`text` with uncovered characters replaced, and the font key of each of its characters."""
-    if _coverage(BASE_FONT).issuperset(map(ord, text)):
+    if coverage(BASE_FONT).issuperset(map(ord, text)):
         return text, [BASE_FONT] * len(text)  # the common case: no other font needed
     chars = list(text)
     keys: list[str | None] = []
@@ -283,7 +66,7 @@ def font_keys(text: str) -> tuple[str, list[str | None]]:
         if category in NEUTRAL_CATEGORIES or category in MARK_CATEGORIES:
             keys.append(None)  # decided below, from its neighbours
             continue
-        key = next((key for key in FONT_ORDER if ord(char) in _coverage(key)), None)
+        key = next((key for key in FONT_ORDER if ord(char) in coverage(key)), None)
         if key is None:
             chars[index], key = REPLACEMENT, BASE_FONT
         keys.append(key)
@@ -296,7 +79,7 @@ def font_keys(text: str) -> tuple[str, list[str | None]]:
         code = ord(chars[index])
         following = next((k for k in keys[index + 1 :] if k is not None), None)
         candidates = [k for k in (previous, following) if k is not None] + list(FONT_ORDER)
-        key = next((k for k in candidates if code in _coverage(k)), None)
+        key = next((k for k in candidates if code in coverage(k)), None)
         if key is None:
             chars[index], key = REPLACEMENT, BASE_FONT
         keys[index] = previous = key
@@ -530,3 +313,100 @@ def _flush(operators: list[str], items: list[str]) -> None:
     if items:
         operators.append(f"[{' '.join(items)}] TJ")
         items.clear()
+
+
+# --- Fitting ---------------------------------------------------------------------------------
+
+
+def fit_line(
+    line: ShapedLine, *, size: float, max_width: float, min_size: float = MIN_FONT_SIZE
+) -> tuple[ShapedLine, float]:
+    """Shrink `line` to fit `max_width`, down to `min_size`; below that, cut it with an ellipsis."""
+    if line.width * size <= max_width:
+        return line, size
+    if line.width and max_width / line.width >= min_size:
+        return line, max_width / line.width
+    return cut_line(line.text, bold=line.bold, size=min_size, max_width=max_width), min_size
+
+
+def cut_line(text: str, *, bold: bool, size: float, max_width: float) -> ShapedLine:
+    """The longest start of `text`, ended with an ellipsis, that fits `max_width` at `size`."""
+
+    def cut(length: int) -> ShapedLine:
+        while 0 < length < len(text) and unicodedata.category(text[length])[0] == "M":
+            length -= 1  # never part a letter from its marks
+        return shape_line(text[:length].rstrip() + ELLIPSIS, bold)
+
+    shortest, longest = 0, len(text)
+    while shortest < longest:  # shaping is contextual, so search rather than add up widths
+        middle = (shortest + longest + 1) // 2
+        if cut(middle).width * size <= max_width:
+            shortest = middle
+        else:
+            longest = middle - 1
+    return cut(shortest)
+
+
+# The weekly report draws labels with reportlab's String, which cannot take shaped glyphs: for it,
+# runs of plain characters, each in the font of the family that has them, in logical order.
+
+
+def text_runs(text: str, *, bold: bool = False) -> list[Run]:
+    """Split cleaned `text` into runs, each in a font of the family that has its glyphs (no shaping)."""
+    text, keys = font_keys(clean_text(text))
+    runs: list[Run] = []
+    for char, key in zip(text, keys, strict=True):
+        name = font_name(key, bold)
+        if runs and runs[-1][0] == name:
+            runs[-1] = (name, runs[-1][1] + char)
+        else:
+            runs.append((name, char))
+    return runs
+
+
+def fit_runs(runs: list[Run], *, size: float, max_width: float) -> tuple[list[Run], float, float]:
+    """Shrink the runs' font size so they fit `max_width`, then cut them if still too wide.
+
+    Returns the runs to draw, the font size and their width at that size.
+    """
+    width_per_point = sum(pdfmetrics.stringWidth(text, run_font, 1) for run_font, text in runs)
+    if width_per_point * size <= max_width:
+        return runs, size, width_per_point * size
+    size = max_width / width_per_point
+    if size >= MIN_FONT_SIZE:
+        return runs, size, max_width
+    size = MIN_FONT_SIZE
+    budget = max_width / size  # in width-per-point units
+    budget -= max(pdfmetrics.stringWidth(ELLIPSIS, run_font, 1) for run_font, _ in runs)
+    kept: list[Run] = []
+    used = 0.0
+    for run_font, text in runs:
+        for index, char in enumerate(text):
+            used += pdfmetrics.stringWidth(char, run_font, 1)
+            if used > budget:
+                kept.append((run_font, text[:index].rstrip() + ELLIPSIS))
+                return kept, size, sum(pdfmetrics.stringWidth(t, f, size) for f, t in kept)
+        kept.append((run_font, text))
+    return kept, size, used * size  # unreachable in practice: the whole text fit after all
+
+
+def clean_text(text: str) -> str:
+    """`text` as one line: whitespace and control characters collapsed, invisible ones dropped."""
+    # NFC first, so "e" + combining diaeresis is the single "ë" the font has a glyph for. Control
+    # characters (tabs, newlines) separate words; other invisible ones (format, private use,
+    # unassigned, lone surrogates) have no glyph to draw and would only show as boxes, and bidi
+    # controls could reorder the page's text. Kept: the zero-width (non-)joiner, which Persian and
+    # Indic names use to choose a letter form, and which HarfBuzz obeys.
+    text = unicodedata.normalize("NFC", text)
+    text = "".join(_JOINERS.get(char) or _INVISIBLE.get(unicodedata.category(char), char) for char in text)
+    return " ".join(text.split())
+
+
+_INVISIBLE = {"Cc": " ", "Cf": "", "Co": "", "Cn": "", "Cs": ""}
+_JOINERS = {"\u200c": "\u200c", "\u200d": "\u200d"}
+
+
+def clear_caches() -> None:
+    """Forget every shaped line and embedded subset (for measuring what the caches save)."""
+    shape_line.cache_clear()
+    clear_font_caches()

@@ -8,7 +8,7 @@ import segno
 import zxingcpp
 from reportlab.pdfbase import pdfmetrics
 
-from certificates import pdf
+from certificates import pdf, typesetting
 from certificates.pdf import fit_runs, qr_rectangles, render_certificate_pdf, text_runs
 
 VERIFY_URL = "https://lms.example.com/certificates/verify/LMS-2026-000042/"
@@ -208,7 +208,7 @@ def test_fit_runs_cuts_text_with_an_ellipsis_below_the_minimum_size():
     fitted, size, width = fit_runs(runs, size=40, max_width=300)
 
     # then
-    assert size == pdf.MIN_FONT_SIZE
+    assert size == typesetting.MIN_FONT_SIZE
     assert width <= 300
     assert fitted[-1][1].endswith("\u2026")
     assert pdfmetrics.stringWidth(fitted[0][1], fitted[0][0], size) == pytest.approx(width)

@@ -13,9 +13,10 @@ import pypdf
 import pypdfium2
 import pytest
 
-from certificates import pdf, typesetting
+from certificates import fonts, pdf
+from certificates.fonts import FONT_DIR, ShapingFont, font
 from certificates.pdf import name_layout, render_certificate_pdf
-from certificates.typesetting import FONT_DIR, ShapingFont, font, shape_line
+from certificates.typesetting import shape_line
 
 ARTEFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artefacts" / "certificates"
 RASTER_DPI = 100
@@ -273,15 +274,15 @@ def test_name_layout_keeps_the_ink_between_the_line_above_and_the_rule(key):
 
 def test_glyph_code_falls_back_to_one_code_per_glyph_once_the_text_codes_are_used_up():
     # given: a font that has handed out every code standing for a (glyph, text) pair
-    arabic = ShapingFont("NotoSansArabic-Bold-test", FONT_DIR / typesetting.FONT_FILES["arabic"][1])
+    arabic = ShapingFont("NotoSansArabic-Bold-test", FONT_DIR / fonts.FONT_FILES["arabic"][1])
     fresh = arabic.glyph_code(700, "لا")
-    arabic._next_private = typesetting.TEXT_CODE_END + 1
+    arabic._next_private = fonts.TEXT_CODE_END + 1
 
     # when
     code = arabic.glyph_code(701, "لا")
 
     # then: the earlier pair keeps its code and text; the new one still draws glyph 701
     assert arabic.private_text[ord(fresh)] == "لا"
-    assert ord(code) == typesetting.GLYPH_CODE_START + 701
+    assert ord(code) == fonts.GLYPH_CODE_START + 701
     assert arabic.face.charToGlyph[ord(code)] == 701
     assert arabic.private_text[ord(code)] == ""
