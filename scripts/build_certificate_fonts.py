@@ -76,7 +76,7 @@ def subset_options(*, keep_layout: bool) -> subset.Options:
 
 
 def build_alphabetic(source: Path, name: str) -> Path:
-    font = TTFont(source / name)
+    font = TTFont(source / name, recalcTimestamp=False)  # the same input gives the same bytes
     subsetter = subset.Subsetter(subset_options(keep_layout=True))
     subsetter.populate(unicodes=font.getBestCmap().keys())
     subsetter.subset(font)
@@ -126,7 +126,7 @@ def cff_to_truetype(font: TTFont) -> None:
 
 
 def build_cjk(source: Path) -> Path:
-    collection = TTCollection(source / CJK_SOURCE)
+    collection = TTCollection(source / CJK_SOURCE, recalcTimestamp=False)
     font = next(face for face in collection if face["name"].getDebugName(4) == CJK_FACE)
     subsetter = subset.Subsetter(subset_options(keep_layout=False))
     subsetter.populate(unicodes=cjk_name_characters() & set(font.getBestCmap()))
