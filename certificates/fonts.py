@@ -6,6 +6,13 @@ are committed in `certificates/fonts/` (SIL Open Font License, beside them; how 
 from the upstream release: scripts/build_certificate_fonts.py), so nothing depends on the
 viewer's or the server's fonts.
 
+Coverage and its limits: Latin (with Vietnamese), Greek, Cyrillic, Arabic (with Persian and
+Urdu letters), Hebrew, Devanagari, and the CJK characters of names (see the build script: GB 2312,
+JIS X 0208, Big5 level 1, KS X 1001 Hangul). The CJK subset is cut from the Simplified Chinese
+face, so a few Kanji and traditional Hanzi show Chinese details (the stroke inside 直, say) rather
+than their Japanese or Taiwanese forms. Other scripts (Thai, Bengali, Tamil, emoji...) print
+U+FFFD: adding one is a Noto font more in FONT_FILES and in the build script.
+
 `ShapingFont` is reportlab's TrueType font taught to draw HarfBuzz's glyphs: a glyph that has no
 character of its own (a joined Arabic form, a conjunct) is given a private code, and the font's
 ToUnicode map sends it to the characters it was shaped from, so copied text reads as typed.
