@@ -21,10 +21,12 @@ Speed: the fonts are parsed once per process, and a subset made of the same glyp
 document's (every Latin name uses subset 0, which always holds ASCII) is embedded from bytes
 built and compressed once, with its widths and ToUnicode map.
 
-Like reportlab's own fonts, these are process state: a worker process renders one document at a
-time (Celery's prefork pool), never one font from two threads at once.
+Like reportlab's own fonts, these are process state, shared by every document the process
+renders; what they change as they go (private codes, subset caches) changes under one lock, so
+threads may render at once (reportlab keeps each document's subsets apart itself).
 """
 
+import threading
 import zlib
 from functools import cache
 from pathlib import Path
@@ -55,6 +57,7 @@ GLYPH_CODE_START = 0xF0000  # + glyph id (< 65,536)
 TEXT_CODE_START, TEXT_CODE_END = 0x100000, 0x10FFFD
 # Font subsets whose embedded bytes are kept, per font: identical glyph sets across documents.
 SUBSET_CACHE_SIZE = 64
+_LOCK = threading.Lock()  # see the module doc
 
 
 class ShapingFont(TTFont):
@@ -77,6 +80,14 @@ class ShapingFont(TTFont):
             return text
         code = self._private_codes.get((glyph, text))
         if code is None:
+            with _LOCK:
+                return chr(self._new_code(glyph, text))
+        return chr(code)
+
+    def _new_code(self, glyph: int, text: str) -> int:
+        face = self.face
+        code = self._private_codes.get((glyph, text))  # another thread may have been first
+        if code is None:
             if text and self._next_private <= TEXT_CODE_END:
                 code = self._next_private
                 self._next_private += 1
@@ -87,7 +98,7 @@ class ShapingFont(TTFont):
                 face.charToGlyph[code] = glyph
                 face.charWidths[code] = face.hmetrics[glyph][0] * 1000 / self.units_per_em
                 self.private_text[code] = text if code >= TEXT_CODE_START else ""
-        return chr(code)
+        return code
 
     def addObjects(self, doc):
         # reportlab's own, but with a ToUnicode map that knows the private codes' text.
@@ -176,17 +187,19 @@ class _CachingFace(TTFontFace):
 def _lru_get(cache: dict, key):
     # A dict keeps insertion order: a hit moves to the end, so the oldest unused entry goes first
     # (the ASCII subset every Latin name shares is never pushed out by a run of rarer names).
-    value = cache.pop(key, None)
-    if value is not None:
-        cache[key] = value
-    return value
+    with _LOCK:
+        value = cache.pop(key, None)
+        if value is not None:
+            cache[key] = value
+        return value
 
 
 def _lru_put(cache: dict, key, value):
-    if len(cache) >= SUBSET_CACHE_SIZE:
-        cache.pop(next(iter(cache)))
-    cache[key] = value
-    return value
+    with _LOCK:
+        if len(cache) >= SUBSET_CACHE_SIZE:
+            cache.pop(next(iter(cache)))
+        cache[key] = value
+        return value
 
 
 def _to_unicode_cmap(name: str, texts: list[str | None]) -> str:

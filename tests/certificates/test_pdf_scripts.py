@@ -7,6 +7,7 @@ to look at (joined Arabic reading right to left, no empty boxes, one typeface th
 import datetime
 import io
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pypdf
@@ -286,3 +287,16 @@ def test_glyph_code_falls_back_to_one_code_per_glyph_once_the_text_codes_are_use
     assert ord(code) == fonts.GLYPH_CODE_START + 701
     assert arabic.face.charToGlyph[ord(code)] == 701
     assert arabic.private_text[ord(code)] == ""
+
+
+def test_render_certificate_pdf_from_threads_at_once_gives_the_same_bytes():
+    # given: names not shaped before, so threads hand out private codes while others embed subsets
+    names = [f"{given} {family}" for given in ("ثامر", "ذكرى", "ظافر", "क्षमा") for family in ("الغزي", "त्रिवेदी")]
+
+    # when
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        rendered = list(pool.map(lambda name: (name, render_certificate_pdf(**fields(name))), names * 4))
+
+    # then: every render of a name is the one a single thread makes
+    expected = {name: render_certificate_pdf(**fields(name)) for name in names}
+    assert all(document == expected[name] for name, document in rendered)
