@@ -3,6 +3,7 @@
     python -m bench certificates --n 500      # the figures in docs/benchmarks.md
     python -m bench certificates --smoke      # a handful of renders, for CI
     python -m bench certificates --profile    # cProfile of our renderer, busiest functions first
+    python -m bench certificates --profile --variants ours_arabic   # ... rendering Arabic names
 
 Method: the machine is shared and noisy, so all variants run in one process in alternating
 batches (round robin, the order rotated every round) and any drift hits each of them alike.
@@ -339,13 +340,14 @@ def print_table(report: dict) -> None:
         print(f"{name.replace('_over_', ' / '):<32} {value:>10.2f}x")
 
 
-def profile(n: int) -> None:
-    inputs = [sample_fields(index) for index in range(n)]
-    render_certificate_pdf(**inputs[0])  # warm up outside the profile
+def profile(n: int, variant_key: str) -> None:
+    _, _, render, names = next(variant for variant in VARIANTS if variant[0] == variant_key)
+    inputs = [sample_fields(index, names=names) for index in range(n)]
+    render(**inputs[0])  # warm up outside the profile
     profiler = cProfile.Profile()
     profiler.enable()
     for fields in inputs:
-        render_certificate_pdf(**fields)
+        render(**fields)
     profiler.disable()
     pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(25)
 
@@ -361,18 +363,18 @@ def main(argv: list[str]) -> int:
         help=f"comma separated, from {','.join(key for key, *_ in VARIANTS)}",
     )
     parser.add_argument("--output", type=Path, default=RESULTS_FILE, help="where the JSON results go")
-    parser.add_argument("--profile", action="store_true", help="profile our renderer instead of comparing")
+    parser.add_argument("--profile", action="store_true", help="profile the first of --variants instead of comparing")
     args = parser.parse_args(argv)
     n, batch = (SMOKE_N, SMOKE_N) if args.smoke else (args.n, args.batch)
     if n < 1 or batch < 1:
         parser.error("--n and --batch must be positive")
-    if args.profile:
-        profile(n)
-        return 0
     variant_keys = [key.strip() for key in args.variants.split(",") if key.strip()]
     unknown = set(variant_keys) - {key for key, *_ in VARIANTS}
     if unknown:
         parser.error(f"unknown variants: {', '.join(sorted(unknown))}")
+    if args.profile:
+        profile(n, variant_keys[0])
+        return 0
 
     report = run(n=n, batch=batch, variant_keys=variant_keys)
     report["smoke"] = args.smoke
