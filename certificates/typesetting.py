@@ -91,7 +91,7 @@ def font_keys(text: str) -> tuple[str, list[str | None]]:
 
 def _bidi_levels(text: str) -> list[int]:
     if text.isascii():
-        return [0] * len(text)  # no right-to-left character, and _clean removed the bidi controls
+        return [0] * len(text)  # no right-to-left character, and clean_text removed the bidi controls
     storage = bidi_algorithm.get_empty_storage()
     base_level = bidi_algorithm.get_base_level(text)
     storage["base_level"], storage["base_dir"] = base_level, ("L", "R")[base_level]
@@ -102,7 +102,7 @@ def _bidi_levels(text: str) -> list[int]:
     bidi_algorithm.resolve_weak_types(storage)
     bidi_algorithm.resolve_neutral_types(storage, False)
     bidi_algorithm.resolve_implicit_levels(storage, False)
-    # Rule X9 takes out boundary neutrals (the zero-width joiner and non-joiner, which _clean
+    # Rule X9 takes out boundary neutrals (the zero-width joiner and non-joiner, which clean_text
     # keeps): each takes the level of the character before it, so it stays in its word's run.
     levels: list[int | None] = [None] * len(text)
     for char in storage["chars"]:
