@@ -1,14 +1,19 @@
-"""Certificate rendering: our renderer against the naive QrCodeWidget baseline and a bare page.
+"""Certificate rendering per script of the learner's name, against a naive renderer and bare pages.
 
     python -m bench certificates --n 500      # the figures in docs/benchmarks.md
     python -m bench certificates --smoke      # a handful of renders, for CI
     python -m bench certificates --profile    # cProfile of our renderer, busiest functions first
+    python -m bench certificates --profile --variants ours_arabic   # ... rendering Arabic names
 
 Method: the machine is shared and noisy, so all variants run in one process in alternating
 batches (round robin, the order rotated every round) and any drift hits each of them alike.
 Every batch is timed with time.process_time (CPU seconds of this single-threaded process, i.e.
 of one core) and time.perf_counter (wall clock); rates are certificates per CPU second, which is
 certificates per second per core.
+
+Names: every variant "ours, <script> name" renders names of that script, each name new to the
+process (see NAME_PARTS), so its shaping is not cached; the page's fixed wording is, as in a
+long-running worker. "caches emptied" shows what those caches save.
 """
 
 import argparse
@@ -32,6 +37,7 @@ from reportlab.graphics.barcode.qr import QrCodeWidget
 from reportlab.graphics.shapes import Drawing
 from reportlab.pdfgen.canvas import Canvas
 
+from certificates import typesetting
 from certificates.pdf import (
     PAGE_SIZE,
     QR_ERROR,
@@ -121,8 +127,84 @@ def _render_with(make_canvas, draw_qr, **fields) -> bytes:
     return buffer.getvalue()
 
 
-LATIN_NAMES = ["Ada Lovelace", "Grace Hopper", "Alan Turing", "Katherine Johnson", "Edsger Dijkstra"]
-UNICODE_NAMES = ["Zoë Łukasz", "Ørjan Şahin", "Αλέξανδρος Παπαδόπουλος", "Дмитрий Иванов", "Nguyễn Thị Hồng"]
+def render_minimal_page(*, learner_name: str, **_) -> bytes:
+    """A bare reportlab page: one line of Helvetica, nothing embedded. The floor of any render."""
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer, pagesize=PAGE_SIZE, invariant=1)
+    canvas.setFont("Helvetica", 12)
+    canvas.drawString(72, 300, learner_name.encode("ascii", "replace").decode())
+    canvas.showPage()
+    canvas.save()
+    return buffer.getvalue()
+
+
+def render_cold(**fields) -> bytes:
+    """Our renderer with every text cache emptied first: what the caches save (see typesetting)."""
+    typesetting.clear_caches()
+    return render_certificate_pdf(**fields)
+
+
+# Names per script: a given name, a second name and a family name from three lists, so up to
+# 8 x 8 x 8 = 512 renders in a row each shape a name never seen before (no shaping cache hit),
+# as in production, where every learner's name is new.
+NAME_PARTS = {
+    "latin": (
+        "Ada Grace Alan Katherine Edsger Barbara John Margaret",
+        "Mary Louise James Ann Peter Rose Paul Jane",
+        "Lovelace Hopper Turing Johnson Dijkstra Liskov Backus Hamilton",
+    ),
+    "accented": (
+        "Zoë Łukasz Ørjan Renée Jürgen Ñuño Çağla Tomáš",
+        "Élodie Søren Ivo Anaïs Paweł Ines Göran Hồng",
+        "Şahin Nguyễn Müller Dvořák Østergård Kowalczyk Lefèvre Łęcki",
+    ),
+    "cyrillic": (
+        "Дмитрий Анна Сергей Мария Олег Елена Иван Ольга",
+        "Андреевич Павловна Ильич Сергеевна Петрович Ивановна Юрьевич Олеговна",
+        "Иванов Смирнова Кузнецов Попова Соколов Лебедева Козлов Новикова",
+    ),
+    "greek": (
+        "Αλέξανδρος Μαρία Γιώργος Ελένη Νίκος Σοφία Δημήτρης Κατερίνα",
+        "Ιωάννης Άννα Κωνσταντίνος Χριστίνα Παναγιώτης Ευαγγελία Βασίλειος Δέσποινα",
+        "Παπαδόπουλος Οικονόμου Γεωργίου Νικολάου Αντωνίου Καραγιάννη Βλάχος Ζαχαρίου",
+    ),
+    "arabic": (
+        "محمد فاطمة أحمد عائشة علي مريم يوسف خديجة",
+        "عبد الله حسن إبراهيم سلمان خالد نور سعيد",
+        "الحسيني المصري العلي الخطيب الزهراني القحطاني البغدادي الشامي",
+    ),
+    "hebrew": (
+        "דוד שרה יוסף רחל משה מרים אברהם לאה",
+        "בנימין רבקה יעקב חנה אליהו אסתר שמואל דבורה",
+        "כהן לוי מזרחי פרץ ביטון אברהמי פרידמן גולדברג",
+    ),
+    "cjk": (
+        "王 李 张 刘 陈 山田 佐藤 김",
+        "小 美 建 晓 志 花 さくら 민",
+        "明 玲 国 华 伟 子 ゆい 준",
+    ),
+    "devanagari": (
+        "श्रीमती प्रिया राहुल अंजलि विक्रम सुनीता अर्जुन कविता",
+        "कुमार देवी प्रसाद लक्ष्मी नारायण रानी कृष्ण दुर्गा",
+        "शर्मा वर्मा गुप्ता त्रिपाठी मिश्रा चौधरी श्रीवास्तव द्विवेदी",
+    ),
+}
+# CJK names are written without spaces between their parts.
+NAME_JOINERS = {"cjk": ""}
+
+
+def script_names(script: str, count: int = 512) -> list[str]:
+    given, second, family = (part.split(" ") for part in NAME_PARTS[script])
+    if script == "arabic":  # "عبد الله" is one name
+        second = ["عبد الله" if part == "عبد" else part for part in second if part != "الله"]
+    joiner = NAME_JOINERS.get(script, " ")
+    return [
+        joiner.join((given[index % len(given)], second[index // len(given) % len(second)], family[index // 64 % 8]))
+        for index in range(count)
+    ]
+
+
+LATIN_NAMES = script_names("latin")
 
 
 def sample_fields(index: int, *, names: list[str] = LATIN_NAMES) -> dict:
@@ -136,17 +218,33 @@ def sample_fields(index: int, *, names: list[str] = LATIN_NAMES) -> dict:
     }
 
 
+SCRIPTS = {
+    "accented": "accented Latin",
+    "cyrillic": "Cyrillic",
+    "greek": "Greek",
+    "arabic": "Arabic",
+    "hebrew": "Hebrew",
+    "cjk": "CJK",
+    "devanagari": "Devanagari",
+}
+
 # (key, label, renderer, names of the learners)
 VARIANTS: list[tuple[str, str, Renderer, list[str]]] = [
-    ("ours", "ours: segno + one path", render_certificate_pdf, LATIN_NAMES),
+    ("ours", "ours, Latin name", render_certificate_pdf, LATIN_NAMES),
+    *[
+        (f"ours_{script}", f"ours, {label} name", render_certificate_pdf, script_names(script))
+        for script, label in SCRIPTS.items()
+    ],
     ("naive", "naive: QrCodeWidget", render_certificate_pdf_naive, LATIN_NAMES),
-    ("bare", "bare page, text only", render_bare_page, LATIN_NAMES),
-    ("ours_unicode", "ours, non-Latin-1 name", render_certificate_pdf, UNICODE_NAMES),
+    ("bare", "our page, no QR code", render_bare_page, LATIN_NAMES),
+    ("minimal", "bare reportlab page", render_minimal_page, LATIN_NAMES),
+    ("ours_cold", "ours, caches emptied", render_cold, LATIN_NAMES),
+    ("ours_arabic_cold", "ours, Arabic, caches emptied", render_cold, script_names("arabic")),
     ("ours_uncompressed", "ours, pageCompression=0", render_uncompressed, LATIN_NAMES),
     ("ours_fixed_mask", "ours, fixed QR mask", render_fixed_mask, LATIN_NAMES),
     ("ours_error_q", "ours, QR error level Q", render_error_q, LATIN_NAMES),
 ]
-DEFAULT_VARIANTS = ["ours", "naive", "bare", "ours_unicode"]
+DEFAULT_VARIANTS = ["ours", *[f"ours_{script}" for script in SCRIPTS], "naive", "bare", "minimal"]
 
 
 def run(*, n: int, batch: int, variant_keys: list[str]) -> dict:
@@ -211,7 +309,12 @@ def _ratios(results: dict) -> dict:
         return None
 
     pairs = {"ours_over_naive": ("ours", "naive"), "ours_over_bare": ("ours", "bare")}
-    pairs |= {"naive_over_bare": ("naive", "bare"), "ours_unicode_over_ours": ("ours_unicode", "ours")}
+    pairs |= {"ours_over_minimal": ("ours", "minimal"), "naive_over_bare": ("naive", "bare")}
+    pairs |= {f"ours_{script}_over_ours": (f"ours_{script}", "ours") for script in SCRIPTS}
+    pairs |= {
+        "ours_cold_over_ours": ("ours_cold", "ours"),
+        "ours_arabic_cold_over_ours_arabic": ("ours_arabic_cold", "ours_arabic"),
+    }
     pairs |= {"ours_uncompressed_over_ours": ("ours_uncompressed", "ours")}
     pairs |= {"ours_fixed_mask_over_ours": ("ours_fixed_mask", "ours")}
     pairs |= {"ours_error_q_over_ours": ("ours_error_q", "ours")}
@@ -225,25 +328,26 @@ def print_table(report: dict) -> None:
         f"{machine['cores']} cores, Python {machine['python']}, reportlab {machine['reportlab']}, "
         f"segno {machine['segno']}"
     )
-    header = f"{'variant':<26} {'per core/s':>10} {'median batch':>12} {'wall/s':>8} {'cpu ms':>7} {'bytes':>7}"
+    header = f"{'variant':<32} {'per core/s':>10} {'median batch':>12} {'wall/s':>8} {'cpu ms':>7} {'bytes':>7}"
     print(header)
     print("-" * len(header))
     for row in report["variants"].values():
         print(
-            f"{row['label']:<26} {row['per_core_per_second']:>10.1f} {row['median_batch_per_core_per_second']:>12.1f} "
+            f"{row['label']:<32} {row['per_core_per_second']:>10.1f} {row['median_batch_per_core_per_second']:>12.1f} "
             f"{row['wall_per_second']:>8.1f} {row['cpu_ms_per_certificate']:>7.2f} {row['mean_bytes']:>7}"
         )
     for name, value in report["ratios"].items():
-        print(f"{name.replace('_over_', ' / '):<26} {value:>10.2f}x")
+        print(f"{name.replace('_over_', ' / '):<32} {value:>10.2f}x")
 
 
-def profile(n: int) -> None:
-    inputs = [sample_fields(index) for index in range(n)]
-    render_certificate_pdf(**inputs[0])  # warm up outside the profile
+def profile(n: int, variant_key: str) -> None:
+    _, _, render, names = next(variant for variant in VARIANTS if variant[0] == variant_key)
+    inputs = [sample_fields(index, names=names) for index in range(n)]
+    render(**inputs[0])  # warm up outside the profile
     profiler = cProfile.Profile()
     profiler.enable()
     for fields in inputs:
-        render_certificate_pdf(**fields)
+        render(**fields)
     profiler.disable()
     pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(25)
 
@@ -259,18 +363,18 @@ def main(argv: list[str]) -> int:
         help=f"comma separated, from {','.join(key for key, *_ in VARIANTS)}",
     )
     parser.add_argument("--output", type=Path, default=RESULTS_FILE, help="where the JSON results go")
-    parser.add_argument("--profile", action="store_true", help="profile our renderer instead of comparing")
+    parser.add_argument("--profile", action="store_true", help="profile the first of --variants instead of comparing")
     args = parser.parse_args(argv)
     n, batch = (SMOKE_N, SMOKE_N) if args.smoke else (args.n, args.batch)
     if n < 1 or batch < 1:
         parser.error("--n and --batch must be positive")
-    if args.profile:
-        profile(n)
-        return 0
     variant_keys = [key.strip() for key in args.variants.split(",") if key.strip()]
     unknown = set(variant_keys) - {key for key, *_ in VARIANTS}
     if unknown:
         parser.error(f"unknown variants: {', '.join(sorted(unknown))}")
+    if args.profile:
+        profile(n, variant_keys[0])
+        return 0
 
     report = run(n=n, batch=batch, variant_keys=variant_keys)
     report["smoke"] = args.smoke

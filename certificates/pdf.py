@@ -5,46 +5,61 @@ the PDF bytes, so the caller decides where they are stored. The same input alway
 bytes (reportlab's `invariant` mode), so re-rendering a certificate changes nothing visible.
 
 Untrusted text: the learner's name and the course title come from users. Every string is drawn
-with `drawString` (never `Paragraph`, which parses markup), so `<b>x</b>` or `&amp;` are printed
+as glyphs (never through `Paragraph`, which parses markup), so `<b>x</b>` or `&amp;` are printed
 literally. Whitespace and control characters collapse to single spaces, invisible characters are
-dropped, and a string too wide for the page is shrunk (measured with `stringWidth`) down to a
-legible minimum, then cut with an ellipsis, so nothing overflows the page.
+dropped, and a string too wide for the page is shrunk down to a legible minimum, then cut with an
+ellipsis, so nothing overflows the page. A name too long for one line breaks into two lines
+(`name_layout`), never smaller than the line above it, still on one page.
 
-Fonts, and the trade-off chosen:
-- Text that Helvetica can show (Windows-1252, i.e. Western European) is drawn in Helvetica, one
-  of the PDF standard fonts every viewer has: nothing is embedded, which keeps the common case
-  fast and the file small.
-- Other text is drawn in DejaVu Sans (committed in `certificates/fonts/`, licence beside it) and a
-  subset of it is embedded: Latin Extended (Polish, Czech, Turkish, Vietnamese...), Greek,
-  Cyrillic and more. Embedding costs render time only for the certificates that need it.
-- Chinese, Japanese and Korean, which DejaVu lacks, use reportlab's CJK CID fonts (STSong-Light,
-  HeiseiKakuGo-W5, HYGothic-Medium). They are not embedded: the viewer supplies the glyphs
-  (Acrobat and viewers on systems with CJK fonts do; a rasteriser without CJK fonts, such as a
-  bare server, shows blanks), while text search and copy work everywhere. Shipping a CJK font
-  would add megabytes to the repository and its subsetting to every such render.
-- Any other character (emoji, scripts neither font covers) becomes U+FFFD, so rendering never
-  fails. Right-to-left and complex scripts (Arabic, Indic) are drawn without shaping.
+Fonts and scripts (`certificates.fonts`, `certificates.typesetting`): every string on the page, in any script, is set
+in the Noto Sans family (Noto Sans, Noto Sans Arabic, Hebrew, Devanagari and CJK), embedded as
+subsets, so the page looks the same in every viewer and on every printer. Arabic and Hebrew are
+laid out right to left (python-bidi) and all text is shaped by HarfBuzz (uharfbuzz): joined
+Arabic letters, Devanagari conjuncts, marks placed on their letters. Copying or extracting the
+text gives it back in logical order. A character no font of the family has (emoji, rarer
+scripts) becomes U+FFFD, so rendering never fails.
 
-Speed (measured in docs/benchmarks.md, ~185 certificates per second per core): the QR code is
-encoded with segno and drawn as one filled path whose rectangles are the dark modules merged
-into horizontal runs and then stacked vertically, under half the operations of drawing module by
-module. rl-accel (a runtime requirement) gives reportlab C versions of its number formatting and
-string widths; without it a render takes ~25 % longer.
+Speed (measured per script in docs/benchmarks.md): the QR code is encoded with segno and drawn
+as one filled path whose rectangles are the dark modules merged into horizontal runs and then
+stacked vertically, under half the operations of drawing module by module. rl-accel (a runtime
+requirement) gives reportlab C versions of its number formatting and string widths; without it a
+render takes ~25 % longer.
 """
 
 import datetime
 import io
 import unicodedata
 from collections.abc import Callable
-from functools import cache
-from pathlib import Path
+from dataclasses import dataclass
 
 import segno
 from reportlab.lib.pagesizes import A4, landscape
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
+
+from certificates.fonts import BASE_FONT, font_name
+from certificates.typesetting import (
+    ShapedLine,
+    clean_text,
+    cut_line,
+    draw_shaped_line,
+    fit_line,
+    fit_runs,
+    shape_line,
+    text_runs,
+)
+
+# fit_runs and text_runs: the weekly report's text helpers, from where it has always taken them.
+__all__ = [
+    "draw_certificate",
+    "draw_qr_code",
+    "draw_text",
+    "fit_runs",
+    "name_layout",
+    "new_canvas",
+    "qr_rectangles",
+    "render_certificate_pdf",
+    "text_runs",
+]
 
 PAGE_SIZE = landscape(A4)
 PAGE_WIDTH, PAGE_HEIGHT = PAGE_SIZE
@@ -62,13 +77,20 @@ CONTENT_MARGIN = 72
 CONTENT_WIDTH = PAGE_WIDTH - 2 * CONTENT_MARGIN
 CENTRE_X = PAGE_WIDTH / 2
 
-# Below this size text stops being legible on paper, so longer text is cut with an ellipsis.
-MIN_FONT_SIZE = 6
-
 # Baselines (from the bottom of the page) and largest sizes of the centred block.
 TITLE_Y, TITLE_SIZE = 452, 34
 PREAMBLE_Y, PREAMBLE_SIZE = 400, 14  # "This certifies that"
 NAME_Y, NAME_SIZE = 348, 40
+# A name too long for one line breaks into two, at most this size: the two lines then fit between
+# the line above and the rule below. Never smaller than the line above.
+NAME_TWO_LINE_SIZE = 22
+NAME_MIN_SIZE = PREAMBLE_SIZE
+NAME_LEADING = 1.25  # baseline to baseline, in font sizes, at least
+NAME_RULE_CLEARANCE = 0.35  # from the rule up to the last line's baseline, in font sizes, at least
+# The name's ink stays below this height, clear of the descenders of the line above, and this far
+# (in font sizes) from the rule and between its two lines.
+NAME_TOP = PREAMBLE_Y - 8
+NAME_RULE_GAP = NAME_LINE_GAP = 0.1
 # A gold line under the name, as on a paper certificate: a little wider than the name, and never
 # so short that a short name looks lost.
 NAME_RULE_Y, NAME_RULE_MIN_WIDTH, NAME_RULE_OVERHANG = 334, 320, 20
@@ -105,10 +127,8 @@ GOLD = (0.72, 0.53, 0.04)
 INK = (0.13, 0.13, 0.13)
 GREY = (0.4, 0.4, 0.4)
 
+# The weekly report's table and chart axes (enrollments.report_pdf); the certificate uses none.
 HELVETICA, HELVETICA_BOLD = "Helvetica", "Helvetica-Bold"
-UNICODE_FONT, UNICODE_FONT_BOLD = "DejaVuSans", "DejaVuSans-Bold"
-FONT_DIR = Path(__file__).resolve().parent / "fonts"
-CJK_FONTS = {"zh": "STSong-Light", "ja": "HeiseiKakuGo-W5", "ko": "HYGothic-Medium"}
 # Spelled out rather than strftime("%B"), which follows the process locale.
 MONTHS = (
     "January",
@@ -124,14 +144,11 @@ MONTHS = (
     "November",
     "December",
 )
-ELLIPSIS = "\u2026"
-REPLACEMENT = "\ufffd"
 
 # Compressing the content stream costs ~2 % of a render (within noise) and makes the file ~45 %
 # smaller (docs/benchmarks.md).
 PAGE_COMPRESSION = 1
 
-Run = tuple[str, str]  # (font name, text drawn in that font)
 Rect = tuple[int, int, int, int]  # (column, row from the top, width, height) in modules
 # draw_qr(canvas, data, *, x, y, size) -> (left, bottom, side) of the dark area it drew
 QrDrawer = Callable[..., tuple[float, float, float]]
@@ -163,7 +180,15 @@ def render_certificate_pdf(
 
 def new_canvas(buffer: io.BytesIO, *, page_compression: int = PAGE_COMPRESSION) -> Canvas:
     # invariant: no timestamp or random document id, so the same input gives the same bytes.
-    return Canvas(buffer, pagesize=PAGE_SIZE, pageCompression=page_compression, invariant=1)
+    # initialFontName: a font of the family, or reportlab would name Helvetica (never embedded) on
+    # every page.
+    return Canvas(
+        buffer,
+        pagesize=PAGE_SIZE,
+        pageCompression=page_compression,
+        invariant=1,
+        initialFontName=font_name(BASE_FONT, False),
+    )
 
 
 def draw_certificate(
@@ -182,8 +207,8 @@ def draw_certificate(
     and side of its dark area; it defaults to `draw_qr_code` (the benchmark swaps it).
     """
     draw_qr = draw_qr or draw_qr_code
-    canvas.setTitle(f"Certificate of Completion: {_clean(learner_name)}")
-    canvas.setSubject(_clean(course_title))
+    canvas.setTitle(f"Certificate of Completion: {clean_text(learner_name)}")
+    canvas.setSubject(clean_text(course_title))
     _draw_frame(canvas)
 
     canvas.setFillColorRGB(*NAVY)
@@ -191,7 +216,7 @@ def draw_certificate(
     canvas.setFillColorRGB(*GREY)
     draw_text(canvas, "This certifies that", x=CENTRE_X, y=PREAMBLE_Y, size=PREAMBLE_SIZE)
     canvas.setFillColorRGB(*INK)
-    name_width = draw_text(canvas, learner_name, x=CENTRE_X, y=NAME_Y, size=NAME_SIZE, bold=True)
+    name_width = draw_name(canvas, learner_name)
     rule_half = min(max(name_width / 2 + NAME_RULE_OVERHANG, NAME_RULE_MIN_WIDTH / 2), CONTENT_WIDTH / 2)
     canvas.setStrokeColorRGB(*GOLD)
     canvas.setLineWidth(FRAME_INNER_WIDTH)
@@ -313,120 +338,118 @@ def draw_text(
     `x` is the centre, the left or the right end of the text for `align` "centre", "left" or
     "right". Uses the current fill colour. Returns the width drawn.
     """
-    runs = text_runs(text, bold=bold)
-    runs, size, width = fit_runs(runs, size=size, max_width=max_width)
+    line, size = fit_line(shape_line(clean_text(text), bold), size=size, max_width=max_width)
+    width = line.width * size
     if align == "centre":
         x -= width / 2
     elif align == "right":
         x -= width
-    for font, run_text in runs:
-        canvas.setFont(font, size)
-        canvas.drawString(x, y, run_text)
-        x += pdfmetrics.stringWidth(run_text, font, size)
+    draw_shaped_line(canvas, line, x=x, y=y, size=size)
     return width
 
 
-def text_runs(text: str, *, bold: bool = False) -> list[Run]:
-    """Split cleaned `text` into runs, each in a font that has its glyphs (see module doc)."""
-    text = _clean(text)
-    if _helvetica_can_show(text):
-        return [(HELVETICA_BOLD if bold else HELVETICA, text)]
-    unicode_font = _unicode_font(bold)
-    glyphs = pdfmetrics.getFont(unicode_font).face.charToGlyph
-    cjk_font = None
-    runs: list[Run] = []
-    for char in text:
-        if char == " " and runs:
-            font = runs[-1][0]  # every font has a space; switching fonts for one would be noise
-        elif _is_cjk(char):
-            font = cjk_font = cjk_font or _cjk_font(text)
-        elif ord(char) <= 0xFFFF and ord(char) in glyphs:  # reportlab maps only the BMP to Unicode
-            font = unicode_font
-        else:
-            font, char = unicode_font, REPLACEMENT
-        if runs and runs[-1][0] == font:
-            runs[-1] = (font, runs[-1][1] + char)
-        else:
-            runs.append((font, char))
-    return runs
+@dataclass(frozen=True)
+class NameLayout:
+    lines: list[ShapedLine]  # one or two, top first
+    size: float
+    baselines: list[float]
 
 
-def fit_runs(runs: list[Run], *, size: float, max_width: float) -> tuple[list[Run], float, float]:
-    """Shrink the runs' font size so they fit `max_width`, then cut them if still too wide.
+def name_layout(name: str) -> NameLayout:
+    """The learner's name as one line, or two when one would be smaller than two, and its size.
 
-    Returns the runs to draw, the font size and their width at that size.
+    One line shrinks from NAME_SIZE to fit the width, and the height between the line above and
+    the rule (Arabic and Devanagari reach further below and above the baseline than Latin); when
+    that goes below what two lines reach (at most NAME_TWO_LINE_SIZE), the name breaks at the
+    space (or, with none, between letters) that best balances the two lines. The size never goes
+    below NAME_MIN_SIZE, the size of the line above; a name too long even for two lines at that
+    size has its second line cut with an ellipsis.
     """
-    width_per_point = sum(pdfmetrics.stringWidth(text, font, 1) for font, text in runs)
-    if width_per_point * size <= max_width:
-        return runs, size, width_per_point * size
-    size = max_width / width_per_point
-    if size >= MIN_FONT_SIZE:
-        return runs, size, max_width
-    size = MIN_FONT_SIZE
-    budget = max_width / size  # in width-per-point units
-    budget -= max(pdfmetrics.stringWidth(ELLIPSIS, font, 1) for font, _ in runs)
-    kept: list[Run] = []
-    used = 0.0
-    for font, text in runs:
-        for index, char in enumerate(text):
-            used += pdfmetrics.stringWidth(char, font, 1)
-            if used > budget:
-                kept.append((font, text[:index].rstrip() + ELLIPSIS))
-                return kept, size, sum(pdfmetrics.stringWidth(t, f, size) for f, t in kept)
-        kept.append((font, text))
-    return kept, size, used * size  # unreachable in practice: the whole text fit after all
+    line = shape_line(clean_text(name), True)
+    one_line_size = _one_line_size(line)
+    if one_line_size >= NAME_TWO_LINE_SIZE:
+        return _one_line(line, one_line_size)
+    breaks = _break_positions(line.text)
+    if not breaks:
+        size = max(one_line_size, NAME_MIN_SIZE)
+        return _one_line(fit_line(line, size=size, max_width=CONTENT_WIDTH, min_size=NAME_MIN_SIZE)[0], size)
+    first, second = _balanced_split(line.text, breaks)
+    two_line_size = _two_line_size(first, second)
+    if one_line_size >= two_line_size:
+        return _one_line(line, one_line_size)
+    if two_line_size >= NAME_MIN_SIZE:
+        return _two_lines(first, second, two_line_size)
+    # Too long for two lines: fill the first line, cut the second.
+    fitting = [at for at in breaks if shape_line(line.text[:at].rstrip(), True).width * NAME_MIN_SIZE <= CONTENT_WIDTH]
+    at = fitting[-1] if fitting else breaks[0]
+    first = fit_line(shape_line(line.text[:at].rstrip(), True), size=NAME_MIN_SIZE, max_width=CONTENT_WIDTH)[0]
+    second = cut_line(line.text[at:].lstrip(), bold=True, size=NAME_MIN_SIZE, max_width=CONTENT_WIDTH)
+    return _two_lines(first, second, NAME_MIN_SIZE)
 
 
-def _clean(text: str) -> str:
-    # NFC first so "e" + combining diaeresis becomes the single "ë" that Helvetica has. Control
-    # characters (tabs, newlines) separate words; other invisible ones (format, private use,
-    # unassigned, lone surrogates) have no glyph to draw and would only show as boxes.
-    text = unicodedata.normalize("NFC", text)
-    text = "".join(_INVISIBLE.get(unicodedata.category(char), char) for char in text)
-    return " ".join(text.split())
+def _one_line_size(line: ShapedLine) -> float:
+    size = NAME_SIZE if not line.width else min(NAME_SIZE, CONTENT_WIDTH / line.width)
+    # The ink stays between the rule and NAME_TOP, and rises no higher than NAME_TOP from NAME_Y.
+    height = line.ascent + line.descent + NAME_RULE_GAP
+    if height > 0 and line.ascent > 0:
+        fits = min((NAME_TOP - NAME_RULE_Y) / height, (NAME_TOP - NAME_Y) / line.ascent)
+        size = min(size, max(fits, NAME_MIN_SIZE))  # a pile of marks never makes a name tiny
+    return size
 
 
-_INVISIBLE = {"Cc": " ", "Cf": "", "Co": "", "Cn": "", "Cs": ""}
+def _one_line(line: ShapedLine, size: float) -> NameLayout:
+    # Raised above NAME_Y only as far as a deep descender needs to clear the rule.
+    baseline = max(NAME_Y, NAME_RULE_Y + (line.descent + NAME_RULE_GAP) * size)
+    return NameLayout(lines=[line], size=size, baselines=[baseline])
 
 
-def _helvetica_can_show(text: str) -> bool:
-    # reportlab's standard fonts use WinAnsiEncoding, which is Windows-1252.
-    try:
-        text.encode("cp1252")
-    except UnicodeEncodeError:
-        return False
-    return True
+def _two_line_metrics(first: ShapedLine, second: ShapedLine) -> tuple[float, float, float]:
+    """(rule to the second baseline, baseline to baseline, first baseline to its top), in ems."""
+    below = max(NAME_RULE_CLEARANCE, second.descent + NAME_RULE_GAP)
+    pitch = max(NAME_LEADING, first.descent + second.ascent + NAME_LINE_GAP)
+    return below, pitch, first.ascent
 
 
-@cache
-def _unicode_font(bold: bool) -> str:
-    # Registered on first use: parsing the TTF takes ~50 ms, which most processes never need.
-    name, file = (UNICODE_FONT_BOLD, "DejaVuSans-Bold.ttf") if bold else (UNICODE_FONT, "DejaVuSans.ttf")
-    pdfmetrics.registerFont(TTFont(name, str(FONT_DIR / file)))
-    return name
+def _two_line_size(first: ShapedLine, second: ShapedLine) -> float:
+    below, pitch, above = _two_line_metrics(first, second)
+    by_height = max((NAME_TOP - NAME_RULE_Y) / (below + pitch + above), NAME_MIN_SIZE)
+    return min(NAME_TWO_LINE_SIZE, CONTENT_WIDTH / max(first.width, second.width), by_height)
 
 
-def _is_cjk(char: str) -> bool:
-    code = ord(char)
-    return (
-        0x1100 <= code <= 0x11FF  # Hangul Jamo
-        or 0x2E80 <= code <= 0x9FFF  # CJK radicals, punctuation, kana, Hangul compatibility, Han
-        or 0xAC00 <= code <= 0xD7AF  # Hangul syllables
-        or 0xF900 <= code <= 0xFAFF  # CJK compatibility ideographs
-        or 0xFF00 <= code <= 0xFFEF  # half- and full-width forms
-    )
+def _two_lines(first: ShapedLine, second: ShapedLine, size: float) -> NameLayout:
+    below, pitch, _ = _two_line_metrics(first, second)
+    second_baseline = NAME_RULE_Y + below * size
+    return NameLayout(lines=[first, second], size=size, baselines=[second_baseline + pitch * size, second_baseline])
 
 
-def _cjk_font(text: str) -> str:
-    # Han characters alone do not tell the language; kana mean Japanese and Hangul Korean.
-    if any(0x3040 <= ord(char) <= 0x30FF for char in text):
-        return _cid_font(CJK_FONTS["ja"])
-    if any(0xAC00 <= ord(char) <= 0xD7AF or 0x1100 <= ord(char) <= 0x11FF for char in text):
-        return _cid_font(CJK_FONTS["ko"])
-    return _cid_font(CJK_FONTS["zh"])
+def _break_positions(text: str) -> list[int]:
+    """Where a line may break: after each space, or between any two letters if there is none."""
+    spaces = [index + 1 for index, char in enumerate(text) if char == " "]
+    if spaces:
+        return spaces
+    return [index for index in range(1, len(text)) if unicodedata.category(text[index])[0] != "M"]
 
 
-@cache
-def _cid_font(name: str) -> str:  # registered on first use, like the TTF
-    pdfmetrics.registerFont(UnicodeCIDFont(name))
-    return name
+def _balanced_split(text: str, breaks: list[int]) -> tuple[ShapedLine, ShapedLine]:
+    def halves(at: int) -> tuple[ShapedLine, ShapedLine]:
+        return shape_line(text[:at].rstrip(), True), shape_line(text[at:].lstrip(), True)
+
+    # The first line grows and the second shrinks with the break: find where they cross.
+    low, high = 0, len(breaks) - 1
+    while low < high:
+        middle = (low + high) // 2
+        first, second = halves(breaks[middle])
+        if first.width < second.width:
+            low = middle + 1
+        else:
+            high = middle
+    candidates = [halves(breaks[index]) for index in {max(low - 1, 0), low}]
+    return min(candidates, key=lambda pair: max(pair[0].width, pair[1].width))
+
+
+def draw_name(canvas: Canvas, name: str) -> float:
+    """Draw the learner's name centred above the rule (see `name_layout`); returns its width."""
+    layout = name_layout(name)
+    for line, baseline in zip(layout.lines, layout.baselines, strict=True):
+        draw_shaped_line(canvas, line, x=CENTRE_X - line.width * layout.size / 2, y=baseline, size=layout.size)
+    return max(line.width for line in layout.lines) * layout.size

@@ -8,7 +8,7 @@ import segno
 import zxingcpp
 from reportlab.pdfbase import pdfmetrics
 
-from certificates import pdf
+from certificates import pdf, typesetting
 from certificates.pdf import fit_runs, qr_rectangles, render_certificate_pdf, text_runs
 
 VERIFY_URL = "https://lms.example.com/certificates/verify/LMS-2026-000042/"
@@ -149,26 +149,30 @@ def test_qr_rectangles_cover_exactly_segnos_dark_modules():
     assert len(rects) < sum(map(sum, expected)) / 2  # merged, not one rectangle per module
 
 
-def test_text_runs_keeps_western_text_in_helvetica():
+def test_text_runs_picks_the_noto_font_that_has_each_script():
     # given
-    text = "Renée Çelik \u2013 Œuvre €"  # en dash, Œ and € are in Windows-1252, not Latin-1
+    text = "Renée Łukasz 李雷 محمد"
 
     # when
     runs = text_runs(text, bold=True)
 
     # then
-    assert runs == [("Helvetica-Bold", text)]
+    assert runs == [
+        ("NotoSans-Bold", "Renée Łukasz "),
+        ("NotoSansCJKsc-Bold", "李雷 "),
+        ("NotoSansArabic-Bold", "محمد"),
+    ]
 
 
-def test_text_runs_falls_back_per_script_and_replaces_the_unsupported():
-    # given: Polish (DejaVu Sans), Chinese (a CJK CID font), Devanagari (neither)
-    text = "Łukasz 李雷 क"
+def test_text_runs_replaces_what_no_font_has():
+    # given: an emoji, which no font of the family draws
+    text = "Ada \U0001f600"
 
     # when
     runs = text_runs(text)
 
     # then
-    assert runs == [("DejaVuSans", "Łukasz "), ("STSong-Light", "李雷 "), ("DejaVuSans", "\ufffd")]
+    assert runs == [("NotoSans-Regular", "Ada \ufffd")]
 
 
 def test_text_runs_collapses_whitespace_and_drops_invisible_characters():
@@ -179,13 +183,13 @@ def test_text_runs_collapses_whitespace_and_drops_invisible_characters():
     runs = text_runs(text)
 
     # then
-    assert runs == [("Helvetica", "Ada Lovelace")]
+    assert runs == [("NotoSans-Regular", "Ada Lovelace")]
 
 
 def test_fit_runs_shrinks_text_wider_than_the_limit():
     # given
-    runs = [("Helvetica", "A fairly long course title")]
-    natural = pdfmetrics.stringWidth(runs[0][1], "Helvetica", 24)
+    runs = text_runs("A fairly long course title")
+    natural = pdfmetrics.stringWidth(runs[0][1], runs[0][0], 24)
 
     # when
     fitted, size, width = fit_runs(runs, size=24, max_width=natural / 2)
@@ -198,13 +202,13 @@ def test_fit_runs_shrinks_text_wider_than_the_limit():
 
 def test_fit_runs_cuts_text_with_an_ellipsis_below_the_minimum_size():
     # given
-    runs = [("Helvetica", "W" * 500)]
+    runs = text_runs("W" * 500)
 
     # when
     fitted, size, width = fit_runs(runs, size=40, max_width=300)
 
     # then
-    assert size == pdf.MIN_FONT_SIZE
+    assert size == typesetting.MIN_FONT_SIZE
     assert width <= 300
     assert fitted[-1][1].endswith("\u2026")
-    assert pdfmetrics.stringWidth(fitted[0][1], "Helvetica", size) == pytest.approx(width)
+    assert pdfmetrics.stringWidth(fitted[0][1], fitted[0][0], size) == pytest.approx(width)
