@@ -101,15 +101,21 @@ def password_reset_link(*, user: User) -> str:
 
 
 def password_reset_request(*, email: str) -> None:
-    """Queue a reset e-mail if the address has an active account; silent either way."""
+    """Queue a reset job for this address, whether or not it has an account.
+
+    The request path never looks the account up: the job does (notifications.services.
+    notification_password_reset), so answering takes the same work, queries and time for a
+    known and an unknown address, and an unknown one simply sends nothing.
+    """
     from notifications.tasks import send_password_reset_email as send_password_reset_email_task
 
-    user = User.objects.filter(email__iexact=email.strip(), is_active=True).first()
-    if user is None:
-        logger.info("Password reset asked for an address without an account")
-        return
     # Each request is its own e-mail; a redelivered job for the same request is not.
-    dispatch_on_commit(send_password_reset_email_task, str(user.pk), str(uuid.uuid4()))
+    dispatch_on_commit(send_password_reset_email_task, email.strip().lower(), str(uuid.uuid4()))
+
+
+def user_lock_active_by_email(*, email: str) -> User | None:
+    """The active account with this address, row-locked until the transaction ends; or None."""
+    return User.objects.select_for_update().filter(email__iexact=email.strip(), is_active=True).first()
 
 
 def _user_from_uid(uid: str) -> User | None:
