@@ -321,7 +321,7 @@ UNVERIFIED_USER_MAX_DAYS = env.int("UNVERIFIED_USER_MAX_DAYS", default=7)
 # Notifications and task results older than this many days (at the end of a month) are written
 # to archive/<YYYY-MM>/ in storage and deleted by the monthly archive (lms/archive.py).
 ARCHIVE_RETENTION_DAYS = env.int("ARCHIVE_RETENTION_DAYS", default=90)
-# "user:password[,user:password]". Flower reads it itself; flowerconfig.py refuses to start
+# "user:password[,user:password]". Flower reads it itself; lms/jobs/flower.py refuses to start
 # without it unless DEBUG, and the lms.W005 deploy check reports it missing.
 FLOWER_BASIC_AUTH = env("FLOWER_BASIC_AUTH", default="")
 
