@@ -40,6 +40,10 @@ app = LmsCelery("lms", task_cls="lms.jobs.task_base:LmsTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+# Every worker keeps a heartbeat key the health check counts (lms/jobs/heartbeat.py); named,
+# so only a worker imports it.
+app.steps["worker"].add("lms.jobs.heartbeat:WorkerHeartbeat")
+
 
 @signals.import_modules.connect(weak=False)
 def _flower_guard(sender=None, **kwargs):

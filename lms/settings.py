@@ -91,7 +91,31 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).update({"connect_timeout": env.int("DB_CONNECT_TIMEOUT", default=5)})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+# The default cache holds throttle counters and the health answer, so every web process must
+# share it: CACHE_URL when set; otherwise the Redis of REDIS_URL / CELERY_BROKER_URL, under its
+# own key prefix (lms/cache.py); a per-process memory cache only when there is no Redis at all.
+_CACHE_REDIS_URL = next(
+    (
+        url
+        for url in (env("REDIS_URL", default=""), env("CELERY_BROKER_URL", default=""))
+        if url.startswith(("redis://", "rediss://"))
+    ),
+    "",
+)
+if env("CACHE_URL", default=""):
+    CACHES = {"default": env.cache_url("CACHE_URL")}
+elif _CACHE_REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "lms.cache.SharedRedisCache",
+            "LOCATION": _CACHE_REDIS_URL,
+            "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="lms-cache"),
+            # A request never waits long on the cache (it fails open: lms/cache.py).
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Auth -----------------------------------------------------------------------------------
 
