@@ -34,7 +34,6 @@ string widths; without it a render takes ~25 % longer.
 
 import datetime
 import io
-import unicodedata
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -45,6 +44,8 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
+
+from lms.text import display_text_clean
 
 PAGE_SIZE = landscape(A4)
 PAGE_WIDTH, PAGE_HEIGHT = PAGE_SIZE
@@ -377,16 +378,11 @@ def fit_runs(runs: list[Run], *, size: float, max_width: float) -> tuple[list[Ru
     return kept, size, used * size  # unreachable in practice: the whole text fit after all
 
 
-def _clean(text: str) -> str:
-    # NFC first so "e" + combining diaeresis becomes the single "ë" that Helvetica has. Control
-    # characters (tabs, newlines) separate words; other invisible ones (format, private use,
-    # unassigned, lone surrogates) have no glyph to draw and would only show as boxes.
-    text = unicodedata.normalize("NFC", text)
-    text = "".join(_INVISIBLE.get(unicodedata.category(char), char) for char in text)
-    return " ".join(text.split())
-
-
-_INVISIBLE = {"Cc": " ", "Cf": "", "Co": "", "Cn": "", "Cs": ""}
+# NFC first so "e" + combining diaeresis becomes the single "ë" that Helvetica has. Control
+# characters (tabs, newlines) separate words; other invisible ones (format, private use,
+# unassigned, lone surrogates) have no glyph to draw and would only show as boxes. The same
+# function cleans names at registration, in admin and on the verification page (lms/text.py).
+_clean = display_text_clean
 
 
 def _helvetica_can_show(text: str) -> bool:

@@ -22,6 +22,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.tokens import default_token_generator
 from django.core import signing
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
@@ -31,6 +32,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 
 from lms.errors import InvalidInput
 from lms.jobs.dispatch import dispatch_on_commit
+from lms.text import person_name_clean
 from lms.users import selectors
 from lms.users.models import User
 
@@ -47,6 +49,16 @@ def _check_password(password: str, *, user: User, field: str) -> None:
 
 
 def user_register(*, email: str, password: str, full_name: str) -> User:
+    # Checked here, not only by the API's serializer: every door (API, commands, pages) registers
+    # through this service.
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise InvalidInput("Enter a valid e-mail address.", field="email") from exc
+    try:
+        full_name = person_name_clean(full_name)
+    except ValidationError as exc:
+        raise InvalidInput(" ".join(exc.messages), field="full_name") from exc
     email = User.objects.normalize_email(email).lower()
     candidate = User(email=email, full_name=full_name)
     _check_password(password, user=candidate, field="password")
