@@ -130,3 +130,17 @@ def test_unbounded_searches_are_refused_with_a_clear_400(api_client, search, mes
 @pytest.mark.django_db
 def test_a_normal_search_still_works(api_client):
     assert api_client.get("/api/courses/", {"search": "python basics for data people"}).status_code == 200
+
+
+def test_the_shared_cache_fails_open_when_redis_does_not_answer():
+    from lms.cache import SharedRedisCache
+    from tests.processes import free_port
+
+    down = SharedRedisCache(
+        f"redis://127.0.0.1:{free_port()}/0",
+        {"KEY_PREFIX": "lms-cache", "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2}},
+    )
+
+    assert down.get("throttle_auth_1.2.3.4", default=[]) == []
+    assert down.add("lock", 1) is False
+    down.set("anything", 1)  # dropped, not raised
