@@ -125,10 +125,12 @@ def health_report_cached() -> dict:
     if entry is not None:  # another process is refreshing it: the last answer meanwhile
         return entry["report"]
     deadline = time.monotonic() + FIRST_ANSWER_WAIT_SECONDS
-    while time.monotonic() < deadline:
+    # Wait for the refresher's answer while its lock is there; no lock and no answer means the
+    # cache is not answering (lms.cache fails open): then compute it here, without waiting.
+    while time.monotonic() < deadline and cache.get(HEALTH_LOCK_KEY) is not None:
         time.sleep(0.05)
         entry = cache.get(HEALTH_CACHE_KEY)
         if entry is not None:
             return entry["report"]
-    # The refresher is stuck (or the cache is down): answer without the costly part.
+    # The refresher is stuck, or the cache is down: answer without the costly part.
     return health_report(count_workers=False)

@@ -99,3 +99,26 @@ def test_workers_are_counted_from_their_heartbeat_and_drop_out_when_stopped(sett
         worker.stop()
     # and a cleanly stopped worker is no longer counted
     wait_for(lambda: health.live_workers() == 0, timeout=10, what="the stopped worker to drop out")
+
+
+@pytest.mark.django_db
+def test_health_answers_at_once_when_the_cache_does_not_answer(settings, api_client, monkeypatch):
+    # given a shared cache whose Redis is down (it fails open: every read a miss)
+    import time
+
+    from lms.cache import SharedRedisCache
+    from tests.processes import free_port
+
+    down = SharedRedisCache(
+        f"redis://127.0.0.1:{free_port()}/0",
+        {"KEY_PREFIX": "lms-cache", "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2}},
+    )
+    monkeypatch.setattr(health, "cache", down)
+    settings.CELERY_BROKER_URL = broker_url()
+
+    started = time.monotonic()
+    response = api_client.get("/api/health/")
+
+    # then it computes the answer itself instead of waiting for a refresher that is not there
+    assert response.status_code == 200
+    assert time.monotonic() - started < health.FIRST_ANSWER_WAIT_SECONDS
