@@ -18,6 +18,7 @@ from lms.errors import NotFound
 from lms.fields import StrictCharField
 from lms.jobs.dispatch import dispatch_on_commit
 from lms.routing import UUID_PATTERN
+from lms.text import display_text_clean
 from lms.throttling import AnonymousRateThrottle
 
 
@@ -61,8 +62,9 @@ def verification(certificate: Certificate) -> dict:
     return {
         "certificate_number": certificate.certificate_number,
         "valid": not certificate.is_revoked,
-        "learner_name": certificate.learner_name,
-        "course_title": certificate.course_title,
+        # Cleaned again on the way out: rows issued before names were cleaned at the door.
+        "learner_name": display_text_clean(certificate.learner_name),
+        "course_title": display_text_clean(certificate.course_title),
         "issued_at": certificate.issued_at,
         "revoked_at": certificate.revoked_at,
     }

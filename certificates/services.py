@@ -30,6 +30,7 @@ from certificates.models import Certificate
 from certificates.pdf import render_certificate_pdf
 from enrollments.models import Enrollment
 from lms.errors import InvalidInput
+from lms.text import display_text_clean
 from notifications.models import Notification
 from notifications.services import notification_send
 
@@ -132,8 +133,8 @@ def certificate_issue(*, enrollment_id) -> IssueOutcome:
             certificate = Certificate(
                 enrollment=enrollment,
                 certificate_number=_unused_number(now.year),
-                learner_name=enrollment.student.full_name or enrollment.student.email,
-                course_title=enrollment.course.title,
+                learner_name=display_text_clean(enrollment.student.full_name) or enrollment.student.email,
+                course_title=display_text_clean(enrollment.course.title),
                 issued_at=now,
             )
             _write_pdf(certificate)

@@ -37,6 +37,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 
 from certificates.fonts import BASE_FONT, FONT_ORDER, clear_font_caches, coverage, font, font_name
+from lms.text import display_text_clean
 
 # Below this size text stops being legible on paper, so longer text is cut with an ellipsis.
 MIN_FONT_SIZE = 6
@@ -391,19 +392,12 @@ def fit_runs(runs: list[Run], *, size: float, max_width: float) -> tuple[list[Ru
 
 
 def clean_text(text: str) -> str:
-    """`text` as one line: whitespace and control characters collapsed, invisible ones dropped."""
-    # NFC first, so "e" + combining diaeresis is the single "ë" the font has a glyph for. Control
-    # characters (tabs, newlines) separate words; other invisible ones (format, private use,
-    # unassigned, lone surrogates) have no glyph to draw and would only show as boxes, and bidi
-    # controls could reorder the page's text. Kept: the zero-width (non-)joiner, which Persian and
-    # Indic names use to choose a letter form, and which HarfBuzz obeys.
-    text = unicodedata.normalize("NFC", text)
-    text = "".join(_JOINERS.get(char) or _INVISIBLE.get(unicodedata.category(char), char) for char in text)
-    return " ".join(text.split())
+    """`text` as one line: whitespace and control characters collapsed, invisible ones dropped.
 
-
-_INVISIBLE = {"Cc": " ", "Cf": "", "Co": "", "Cn": "", "Cs": ""}
-_JOINERS = {"\u200c": "\u200c", "\u200d": "\u200d"}
+    The one cleaner of names for every door (lms/text.py): NFC, so "e" + combining diaeresis is
+    the single "ë" the font has a glyph for; bidi controls removed, so nothing reorders the page;
+    the zero-width (non-)joiner kept inside a word, where Persian and Indic names need it."""
+    return display_text_clean(text)
 
 
 def clear_caches() -> None:

@@ -1,18 +1,33 @@
 """Public certificate pages: the verification page a scanned QR code opens (no frontend
 needed) and the PDF behind the certificate e-mail's signed link (no sign-in needed)."""
 
+import math
+
 from django.http import FileResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from certificates import selectors
-from certificates.api import verification
+from certificates.api import VerifyRateThrottle, verification
 from certificates.services import certificate_from_download_token, certificate_verify_url
 from lms.errors import InvalidInput
 from lms.pages import message_page
 
 
 def verify_page(request, certificate_number: str):
+    # The same throttle, scope and budget as the JSON twin (GET /api/certificates/verify/<n>/):
+    # switching between them does not buy an enumerator more lookups.
+    throttle = VerifyRateThrottle()
+    if not throttle.allow_request(request, None):
+        retry_after = math.ceil(throttle.wait() or 1)
+        response = render(
+            request,
+            "certificates/verify.html",
+            {"certificate_number": certificate_number, "throttled": True, "retry_after": retry_after},
+            status=429,
+        )
+        response["Retry-After"] = str(retry_after)
+        return response
     certificate = selectors.certificate_by_number(certificate_number=certificate_number)
     context = {
         "certificate_number": certificate_number,

@@ -11,7 +11,7 @@ from courses.models import Course, Lesson
 from enrollments.api import EnrollmentSerializer
 from enrollments.services import course_progress_recalculate_later, enrollment_create
 from lms.api import TaskAcceptedSerializer, task_accepted
-from lms.errors import NotFound
+from lms.errors import InvalidInput, NotFound
 from lms.routing import UUID_PATTERN
 
 
@@ -39,13 +39,30 @@ class CourseDetailSerializer(CourseSerializer):
         read_only_fields = fields
 
 
+class BoundedSearchFilter(filters.SearchFilter):
+    """DRF's SearchFilter, refusing searches whose cost has no bound: each term adds an ILIKE
+    on every search field (a 2,000-term ?search= cost 25x a normal request)."""
+
+    MAX_CHARS = 200
+    MAX_TERMS = 10
+
+    def get_search_terms(self, request):
+        raw = request.query_params.get(self.search_param, "")
+        if len(raw) > self.MAX_CHARS:
+            raise InvalidInput(f"A search is at most {self.MAX_CHARS} characters long.", field=self.search_param)
+        terms = super().get_search_terms(request)
+        if len(terms) > self.MAX_TERMS:
+            raise InvalidInput(f"A search has at most {self.MAX_TERMS} words.", field=self.search_param)
+        return terms
+
+
 class CourseViewSet(viewsets.ReadOnlyModelViewSet):
     """Published courses for everyone; staff also see unpublished ones (previews)."""
 
     queryset = Course.objects.all()
     permission_classes = [AllowAny]
     lookup_value_regex = UUID_PATTERN
-    filter_backends = [filters.SearchFilter]
+    filter_backends = [BoundedSearchFilter]
     search_fields = ["title", "description"]
 
     def _staff(self) -> bool:

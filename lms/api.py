@@ -10,7 +10,7 @@ from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from lms.jobs.health import OK, health_report
+from lms.jobs.health import OK, health_report_cached
 from lms.selectors import task_result_get
 
 
@@ -25,7 +25,9 @@ class TaskStatusSerializer(serializers.Serializer):
 class HealthSerializer(serializers.Serializer):
     database = serializers.ChoiceField(choices=["ok", "error"])
     broker = serializers.ChoiceField(choices=["ok", "error", "not configured"])
-    workers = serializers.IntegerField(allow_null=True, help_text="Workers answering a ping; null if unknown.")
+    workers = serializers.IntegerField(
+        allow_null=True, help_text="Workers alive (heartbeat in the last 15 s, or answering a ping); null if unknown."
+    )
     beat = serializers.FloatField(allow_null=True, help_text="Seconds since beat's last tick; null if never.")
 
 
@@ -55,7 +57,9 @@ class TaskStatusView(APIView):
 
 
 class HealthView(APIView):
-    # Public and cheap to call: no authentication, so no database read before the check.
+    # Public and cheap to call: no authentication, so no database read before the check, and
+    # the answer comes from the shared cache (a few seconds old at most; lms/jobs/health.py),
+    # so polling it hard cannot make the checks run more often.
     authentication_classes = []
     permission_classes = [AllowAny]
 
@@ -66,6 +70,6 @@ class HealthView(APIView):
         }
     )
     def get(self, request):
-        report = health_report()
+        report = health_report_cached()
         code = status.HTTP_200_OK if report["database"] == OK else status.HTTP_503_SERVICE_UNAVAILABLE
         return Response(HealthSerializer(report).data, status=code)

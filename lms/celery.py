@@ -3,7 +3,7 @@
 import contextlib
 import os
 
-from celery import Celery
+from celery import Celery, signals
 from celery.apps.beat import Beat
 from kombu.exceptions import SerializerNotInstalled
 from kombu.serialization import registry
@@ -39,6 +39,19 @@ class LmsCelery(Celery):
 app = LmsCelery("lms", task_cls="lms.jobs.task_base:LmsTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Every worker keeps a heartbeat key the health check counts (lms/jobs/heartbeat.py); named,
+# so only a worker imports it.
+app.steps["worker"].add("lms.jobs.heartbeat:WorkerHeartbeat")
+
+
+@signals.import_modules.connect(weak=False)
+def _flower_guard(sender=None, **kwargs):
+    # Flower sends this once its options are final; no credentials outside DEBUG -> it exits.
+    from lms.jobs.flower import flower_guard
+
+    flower_guard(sender=sender, **kwargs)
+
 
 # JSON only, both ways (DESIGN.md). CELERY_ACCEPT_CONTENT makes every worker refuse to *read*
 # anything else; taking the unsafe serializers out of kombu's registry makes every process that

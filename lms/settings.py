@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_celery_results",
+    "axes",
     "lms.apps.LmsConfig",
     "lms.users",
     "courses",
@@ -64,6 +65,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out admin login into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "lms.urls"
@@ -94,7 +97,31 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).update({"connect_timeout": env.int("DB_CONNECT_TIMEOUT", default=5)})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+# The default cache holds throttle counters and the health answer, so every web process must
+# share it: CACHE_URL when set; otherwise the Redis of REDIS_URL / CELERY_BROKER_URL, under its
+# own key prefix (lms/cache.py); a per-process memory cache only when there is no Redis at all.
+_CACHE_REDIS_URL = next(
+    (
+        url
+        for url in (env("REDIS_URL", default=""), env("CELERY_BROKER_URL", default=""))
+        if url.startswith(("redis://", "rediss://"))
+    ),
+    "",
+)
+if env("CACHE_URL", default=""):
+    CACHES = {"default": env.cache_url("CACHE_URL")}
+elif _CACHE_REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "lms.cache.SharedRedisCache",
+            "LOCATION": _CACHE_REDIS_URL,
+            "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="lms-cache"),
+            # A request never waits long on the cache (it fails open: lms/cache.py).
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Auth -----------------------------------------------------------------------------------
 
@@ -105,7 +132,26 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Logins (admin and POST /api/auth/token/) go through django-axes first: after
+# LOGIN_FAILURE_LIMIT wrong passwords for one account from one client address, that pair is
+# locked out for LOGIN_LOCKOUT_MINUTES (admin: a 429 page; API: 401 as for any wrong password).
+# Locking the pair, not the account, keeps anyone from locking a person out from elsewhere.
+# Staff unlock in admin (Axes > Access attempts: delete the row) or with
+# `manage.py axes_reset_username <email>`.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The admin form posts "username", the token endpoint "email": one name for both doors.
+AXES_USERNAME_CALLABLE = "lms.users.selectors.login_attempt_username"
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # no row per successful login; failures are still recorded
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=60 * 60)
+# Reset e-mails one account receives per hour at most, however many clients ask for them.
+PASSWORD_RESET_EMAILS_PER_HOUR = env.int("PASSWORD_RESET_EMAILS_PER_HOUR", default=3)
 EMAIL_VERIFICATION_MAX_AGE = env.int("EMAIL_VERIFICATION_MAX_AGE", default=3 * 24 * 60 * 60)
 
 # --- Internationalisation -------------------------------------------------------------------
@@ -307,7 +353,7 @@ UNVERIFIED_USER_MAX_DAYS = env.int("UNVERIFIED_USER_MAX_DAYS", default=7)
 # Notifications and task results older than this many days (at the end of a month) are written
 # to archive/<YYYY-MM>/ in storage and deleted by the monthly archive (lms/archive.py).
 ARCHIVE_RETENTION_DAYS = env.int("ARCHIVE_RETENTION_DAYS", default=90)
-# "user:password[,user:password]". Flower reads it itself; flowerconfig.py refuses to start
+# "user:password[,user:password]". Flower reads it itself; lms/jobs/flower.py refuses to start
 # without it unless DEBUG, and the lms.W005 deploy check reports it missing.
 FLOWER_BASIC_AUTH = env("FLOWER_BASIC_AUTH", default="")
 

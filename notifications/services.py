@@ -5,6 +5,11 @@ Invariants:
   first row, rendered once;
 - a row is e-mailed at most once: delivery holds the row's lock while sending and sends only
   a `pending` row, so a redelivered or concurrent job finds it `sent` and does nothing;
+- no secret is ever stored in a row: the links that act for the account (password reset, e-mail
+  verification) are rendered into the e-mail only when it is sent (SECRET_LINKS), so the in-app
+  feed, the admin and the monthly archive hold the message without them;
+- password-reset e-mails are capped per account (PASSWORD_RESET_EMAILS_PER_HOUR), counted
+  under the account's row lock, whoever asks and from wherever;
 - an attachment is a file in default storage, read at send time; a missing file fails the
   e-mail for good (MissingAttachmentError): retrying would not bring it back;
 - a transient SMTP failure leaves the row `pending` (attempts and last_error recorded) and
@@ -17,7 +22,9 @@ import logging
 import mimetypes
 import posixpath
 import smtplib
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -29,10 +36,19 @@ from django.utils import timezone
 
 from lms.jobs.dispatch import dispatch_on_commit
 from lms.users.models import User
-from lms.users.services import email_verification_link, password_reset_link
+from lms.users.services import email_verification_link, password_reset_link, user_lock_active_by_email
 from notifications.models import Notification
 
 logger = logging.getLogger(__name__)
+
+# The links that act for the account, by the kind of e-mail that carries them. They are made
+# fresh when the e-mail goes out and never stored: a row's body (what GET /api/notifications/
+# returns) says what happened, the e-mail alone carries the link. Templates of these kinds
+# render the feed text when `link` is absent.
+SECRET_LINKS: dict[str, Callable[..., str]] = {
+    Notification.Kind.PASSWORD_RESET: password_reset_link,
+    Notification.Kind.VERIFY_EMAIL: email_verification_link,
+}
 
 # Enough of an SMTP error to diagnose it, without letting a chatty server bloat the row.
 LAST_ERROR_MAX_CHARS = 2000
@@ -116,21 +132,37 @@ def notification_welcome(*, user: User) -> Notification:
 
 
 def notification_verify_email(*, user: User) -> Notification:
-    return notification_create(
-        user=user,
-        kind=Notification.Kind.VERIFY_EMAIL,
-        dedupe_key=f"verify_email:{user.pk}",
-        context={"link": email_verification_link(user=user)},
-    )
+    # No link in the row: _send_email renders it into the e-mail (SECRET_LINKS).
+    return notification_create(user=user, kind=Notification.Kind.VERIFY_EMAIL, dedupe_key=f"verify_email:{user.pk}")
 
 
-def notification_password_reset(*, user: User, request_id: str) -> Notification:
-    return notification_create(
-        user=user,
-        kind=Notification.Kind.PASSWORD_RESET,
-        dedupe_key=f"password_reset:{user.pk}:{request_id}",
-        context={"link": password_reset_link(user=user)},
-    )
+def notification_password_reset(*, email: str, request_id: str, now=None) -> Notification | None:
+    """The reset e-mail asked for by `request_id`, or None when nothing is to be sent.
+
+    The account is looked up here, on the worker, not in the request, so the endpoint does the
+    same work whether or not the address has an account. None when there is no active account,
+    or when it already received PASSWORD_RESET_EMAILS_PER_HOUR reset e-mails in the last hour
+    (counted under the account's row lock, so concurrent jobs cannot both pass the cap).
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        user = user_lock_active_by_email(email=email)
+        if user is None:
+            logger.info("Password reset asked for an address without an active account")
+            return None
+        dedupe_key = f"password_reset:{user.pk}:{request_id}"
+        existing = Notification.objects.filter(dedupe_key=dedupe_key).first()
+        if existing is not None:  # a redelivered job: the same e-mail, never a second one
+            return existing
+        sent_last_hour = Notification.objects.filter(
+            user=user, kind=Notification.Kind.PASSWORD_RESET, created_at__gte=now - timedelta(hours=1)
+        ).count()
+        if sent_last_hour >= settings.PASSWORD_RESET_EMAILS_PER_HOUR:
+            logger.warning(
+                "Password reset for %s not sent: %d reset e-mail(s) in the last hour already", user.pk, sent_last_hour
+            )
+            return None
+        return notification_create(user=user, kind=Notification.Kind.PASSWORD_RESET, dedupe_key=dedupe_key)
 
 
 def notification_enrollment_confirmation(*, enrollment) -> Notification:
@@ -160,15 +192,27 @@ def is_transient_email_error(exc: BaseException) -> bool:
     return isinstance(exc, OSError)
 
 
+def _email_bodies(notification: Notification) -> tuple[str, str]:
+    """(text, html) to send: the stored ones, or for a kind with a secret link (SECRET_LINKS)
+    the same templates rendered again with a link made now, which is never written anywhere."""
+    make_link = SECRET_LINKS.get(notification.kind)
+    if make_link is None:
+        return notification.body, notification.body_html
+    user = notification.user
+    message = notification_render(kind=notification.kind, context={"user": user, "link": make_link(user=user)})
+    return message.body, message.body_html
+
+
 def _send_email(notification: Notification) -> None:
+    body, body_html = _email_bodies(notification)
     message = EmailMultiAlternatives(
         subject=notification.subject,
-        body=notification.body,
+        body=body,
         to=[notification.user.email],
         headers={"X-LMS-Notification": str(notification.pk)},
     )
-    if notification.body_html:
-        message.attach_alternative(notification.body_html, "text/html")
+    if body_html:
+        message.attach_alternative(body_html, "text/html")
     if notification.attachment:
         message.attach(*_read_attachment(notification.attachment.name))
     message.send()

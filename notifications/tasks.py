@@ -53,10 +53,13 @@ def send_verification_email(self, user_id: str) -> str:
 
 
 @shared_task(name="notifications.tasks.send_password_reset_email", **EMAIL_TASK_OPTIONS)
-def send_password_reset_email(self, user_id: str, request_id: str) -> str:
-    return _deliver_for_user(
-        self, user_id, lambda user: services.notification_password_reset(user=user, request_id=request_id)
-    )
+def send_password_reset_email(self, email: str, request_id: str) -> str:
+    """Takes the address, not a user id: the request that queued it never looked the account up
+    (so its timing cannot tell whether one exists); the service does, here on the worker."""
+    notification = services.notification_password_reset(email=email, request_id=request_id)
+    if notification is None:
+        return "not sent"
+    return services.notification_deliver(notification_id=notification.pk, final_attempt=_is_final_attempt(self))
 
 
 @shared_task(name="notifications.tasks.send_enrollment_confirmation", **EMAIL_TASK_OPTIONS)

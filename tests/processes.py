@@ -339,18 +339,22 @@ def start_flower(
     basic_auth: str | None,
     env_overrides: dict[str, str] | None = None,
     wait: bool = True,
+    cwd: Path | None = None,
 ) -> ServiceProcess:
-    """`celery -A lms flower` on a free port (flowerconfig.py applies); `.extra["url"]` is its address."""
+    """`celery -A lms flower` on a free port; `.extra["url"]` is its address. From `cwd` (the
+    project folder by default; elsewhere the project is found through PYTHONPATH)."""
     port = free_port()
     log_path = tmp_dir / "flower.log"
     env = process_env(mail_dir=tmp_dir / "mail", **(env_overrides or {}))
     env.pop("FLOWER_BASIC_AUTH", None)
     if basic_auth is not None:
         env["FLOWER_BASIC_AUTH"] = basic_auth
+    if cwd is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "celery", "-A", "lms", "flower", f"--port={port}"]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command, cwd=cwd or ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     flower = ServiceProcess(name="flower", proc=proc, log_path=log_path, extra={"url": f"http://127.0.0.1:{port}"})
     if wait:

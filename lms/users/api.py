@@ -1,12 +1,15 @@
 """Accounts API: thin views over lms.users.services (see shared API contract, "Accounts")."""
 
+from django.db import transaction
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.serializers import TokenBlacklistSerializer
+from rest_framework_simplejwt.serializers import TokenBlacklistSerializer, TokenRefreshSerializer
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from lms.errors import InvalidInput
@@ -65,6 +68,30 @@ class PasswordResetConfirmSerializer(serializers.Serializer):
     new_password = StrictCharField(max_length=128, write_only=True, trim_whitespace=False)
 
 
+class SingleUseTokenRefreshSerializer(TokenRefreshSerializer):
+    """simplejwt's refresh with rotation, made single-use under concurrency.
+
+    simplejwt checks the blacklist, then blacklists the token, with nothing in between: two
+    concurrent refreshes of one token both pass the check and both get a new chain. Here the
+    token's OutstandingToken row is locked first, so a second refresh of the same token waits
+    for the first to commit its blacklist entry and then fails the blacklist check (401).
+    """
+
+    def validate(self, attrs):
+        token = self.token_class(attrs["refresh"])  # signature, expiry and blacklist, unlocked
+        with transaction.atomic():
+            locked = (
+                OutstandingToken.objects.select_for_update()
+                .order_by()  # its default ordering joins the user table, which FOR UPDATE refuses
+                .filter(jti=token.payload[jwt_settings.JTI_CLAIM])
+                .values_list("pk", flat=True)
+                .first()
+            )
+            if locked is None:  # every refresh token we issue is recorded: this one was not ours
+                raise TokenError("Token is invalid")
+            return super().validate(attrs)  # checks the blacklist again, now under the lock
+
+
 class LogoutSerializer(serializers.Serializer):
     refresh = StrictCharField(max_length=2000)
 
@@ -86,6 +113,7 @@ class TokenView(TokenObtainPairView):
 
 
 class TokenRefreshRotateView(TokenRefreshView):
+    serializer_class = SingleUseTokenRefreshSerializer
     throttle_classes = [AuthRateThrottle]
 
 

@@ -2,9 +2,12 @@ import uuid
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+
+from lms.text import person_name_clean
 
 
 class UserManager(BaseUserManager):
@@ -58,6 +61,15 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.email
+
+    def clean(self):
+        # Admin forms call this (full_clean); the API goes through lms.users.services, which
+        # applies the same person_name_clean.
+        super().clean()
+        try:
+            self.full_name = person_name_clean(self.full_name)
+        except ValidationError as exc:
+            raise ValidationError({"full_name": exc.messages}) from exc
 
     def get_full_name(self) -> str:
         return self.full_name

@@ -22,6 +22,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.tokens import default_token_generator
 from django.core import signing
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
@@ -31,6 +32,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 
 from lms.errors import InvalidInput
 from lms.jobs.dispatch import dispatch_on_commit
+from lms.text import person_name_clean
 from lms.users import selectors
 from lms.users.models import User
 
@@ -47,6 +49,16 @@ def _check_password(password: str, *, user: User, field: str) -> None:
 
 
 def user_register(*, email: str, password: str, full_name: str) -> User:
+    # Checked here, not only by the API's serializer: every door (API, commands, pages) registers
+    # through this service.
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise InvalidInput("Enter a valid e-mail address.", field="email") from exc
+    try:
+        full_name = person_name_clean(full_name)
+    except ValidationError as exc:
+        raise InvalidInput(" ".join(exc.messages), field="full_name") from exc
     email = User.objects.normalize_email(email).lower()
     candidate = User(email=email, full_name=full_name)
     _check_password(password, user=candidate, field="password")
@@ -111,15 +123,21 @@ def password_reset_link(*, user: User) -> str:
 
 
 def password_reset_request(*, email: str) -> None:
-    """Queue a reset e-mail if the address has an active account; silent either way."""
+    """Queue a reset job for this address, whether or not it has an account.
+
+    The request path never looks the account up: the job does (notifications.services.
+    notification_password_reset), so answering takes the same work, queries and time for a
+    known and an unknown address, and an unknown one simply sends nothing.
+    """
     from notifications.tasks import send_password_reset_email as send_password_reset_email_task
 
-    user = User.objects.filter(email__iexact=email.strip(), is_active=True).first()
-    if user is None:
-        logger.info("Password reset asked for an address without an account")
-        return
     # Each request is its own e-mail; a redelivered job for the same request is not.
-    dispatch_on_commit(send_password_reset_email_task, str(user.pk), str(uuid.uuid4()))
+    dispatch_on_commit(send_password_reset_email_task, email.strip().lower(), str(uuid.uuid4()))
+
+
+def user_lock_active_by_email(*, email: str) -> User | None:
+    """The active account with this address, row-locked until the transaction ends; or None."""
+    return User.objects.select_for_update().filter(email__iexact=email.strip(), is_active=True).first()
 
 
 def _user_from_uid(uid: str) -> User | None:

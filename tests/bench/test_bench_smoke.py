@@ -130,3 +130,16 @@ def test_bench_certificates_e2e_smoke_issues_every_certificate(transactional_db,
     assert round_["e2e"]["emails_left_queued"] == 6
     assert round_["render"]["per_core_per_second"] > 0
     assert report["summary"]["ratios"]["e2e_cpu_over_render_cpu"] > 0
+
+
+@pytest.mark.integration
+def test_bench_health_smoke_measures_courses_idle_and_under_health_polling(transactional_db, tmp_path):
+    # when (the cached variant only: the seed's pings make even a smoke run slow)
+    report = run_bench("health", tmp_path / "health.json", "--variants", "ours")
+
+    # then: both phases measured, every health call answered with the one running worker
+    ours = report["variants"]["ours"]
+    assert ours["idle"]["samples"] >= 5 and ours["under_health_load"]["samples"] >= 5
+    assert ours["idle"]["p99_ms"] > 0 and ours["p99_ratio"] > 0
+    assert ours["health"]["calls"] >= report["health_clients"]
+    assert ours["health"]["wrong_worker_count"] == 0

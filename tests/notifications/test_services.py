@@ -34,11 +34,13 @@ def test_notification_create_renders_once_per_dedupe_key(user):
 def test_text_bodies_are_not_html_escaped(user, settings):
     settings.FRONTEND_URL = "https://lms.example.com"
 
-    reset = services.notification_password_reset(user=user, request_id="r1")
+    reset = services.notification_password_reset(email=user.email, request_id="r1")
+    services.notification_deliver(notification_id=reset.pk)
 
-    assert "https://lms.example.com/reset-password?uid=" in reset.body
-    assert "&token=" in reset.body
-    assert "&amp;" not in reset.body
+    sent = mail.outbox[0].body
+    assert "https://lms.example.com/reset-password?uid=" in sent
+    assert "&token=" in sent
+    assert "&amp;" not in sent
 
 
 def test_user_supplied_names_are_escaped_in_html(user):
