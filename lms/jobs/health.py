@@ -117,6 +117,10 @@ def health_report_cached() -> dict:
         return entry["report"]
     if cache.add(HEALTH_LOCK_KEY, 1, timeout=REFRESH_LOCK_SECONDS):
         try:
+            # Another process may have refreshed it between our read and taking the lock.
+            fresh = cache.get(HEALTH_CACHE_KEY)
+            if fresh is not None and time.time() - fresh["at"] < HEALTH_CACHE_SECONDS:
+                return fresh["report"]
             report = health_report()
             cache.set(HEALTH_CACHE_KEY, {"report": report, "at": time.time()}, timeout=HEALTH_KEEP_SECONDS)
         finally:
@@ -132,5 +136,9 @@ def health_report_cached() -> dict:
         entry = cache.get(HEALTH_CACHE_KEY)
         if entry is not None:
             return entry["report"]
+    # The refresher may have stored its answer and let go of the lock since the first read.
+    entry = cache.get(HEALTH_CACHE_KEY)
+    if entry is not None:
+        return entry["report"]
     # The refresher is stuck, or the cache is down: answer without the costly part.
     return health_report(count_workers=False)

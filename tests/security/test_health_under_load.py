@@ -7,6 +7,8 @@ counted from their heartbeat keys, not a broadcast.
 """
 
 import threading
+import time
+from types import SimpleNamespace
 
 import pytest
 import redis
@@ -35,8 +37,11 @@ def refreshes(monkeypatch):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_fifty_concurrent_anonymous_calls_compute_the_report_once(refreshes, settings):
+def test_fifty_concurrent_anonymous_calls_compute_the_report_once(refreshes, settings, monkeypatch):
     settings.CELERY_BROKER_URL = broker_url()
+    # The callers wait for the one refresh however slow a loaded machine makes it: this test is
+    # about how often the report is computed, not about the wait's budget.
+    monkeypatch.setattr(health, "FIRST_ANSWER_WAIT_SECONDS", 25.0)
     start = threading.Barrier(CONCURRENT_CALLS)
     answers = []
 
@@ -69,7 +74,10 @@ def test_fifty_concurrent_anonymous_calls_compute_the_report_once(refreshes, set
 def test_the_answer_is_refreshed_after_a_few_seconds(refreshes, settings, api_client, monkeypatch):
     settings.CELERY_BROKER_URL = broker_url()
     clock = [1000.0]
-    monkeypatch.setattr(health.time, "time", lambda: clock[0])
+    # Only the health module's clock: patching time.time itself would reach every other module.
+    monkeypatch.setattr(
+        health, "time", SimpleNamespace(time=lambda: clock[0], monotonic=time.monotonic, sleep=time.sleep)
+    )
 
     api_client.get("/api/health/")
     clock[0] += health.HEALTH_CACHE_SECONDS - 0.5

@@ -101,10 +101,13 @@ def test_the_verification_page_shows_a_stored_name_without_invisible_characters(
     assert api["learner_name"] == "Ada ecalevoL"
 
 
-def test_the_pdf_and_the_api_use_one_cleaning_function():
-    from certificates import pdf
+@pytest.mark.parametrize(
+    "name", [f"Ada {RLO}ecalevoL{ZWSP}", f"{BOM}King{ZWJ}", "\u0646\u06cc\u06a9\u200c\u0646\u0627\u0645"]
+)
+def test_the_pdf_and_the_api_clean_names_the_same_way(name):
+    from certificates.typesetting import clean_text
 
-    assert pdf._clean is display_text_clean
+    assert clean_text(name) == display_text_clean(name)
 
 
 def test_a_long_name_is_truncated_in_the_welcome_subject(api_client, mailoutbox, django_capture_on_commit_callbacks):
