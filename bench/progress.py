@@ -4,6 +4,7 @@
     python -m bench progress --sizes 10000,100000,1000000      # 1M too (~4 GB, minutes of loading)
     python -m bench progress --smoke                           # tiny sizes, for CI
     python -m bench progress --sizes 100000 --explain          # EXPLAIN (ANALYZE, BUFFERS) too
+    python -m bench progress --sizes 10000,100000 --only-completions   # the bulk-completion case alone
 
 Data, generated in SQL (INSERT ... SELECT generate_series, never an ORM loop): courses of 20
 lessons; enrollment n of a course has completed lessons 1..(10 + n % 11), so 75 % on average
@@ -22,6 +23,20 @@ For each size S:
   transaction, and the same loop in autocommit (each save its own transaction, as a loop
   without `atomic` runs); alternated with the set-based run, stored figures reset to stale
   before each.
+
+Completions (the bulk-dispatch case): one course of S enrollments whose stored figures are stale
+*and* say active while 5 % of them (enrollment n with n % 20 == 0) have done all 20 lessons, so
+one recalculation completes S / 20 enrollments at once and queues their certificate jobs. Queued
+mode on a Redis of the run's own (or --broker-url). Alternating, BASELINE_ROUNDS rounds, figures
+reset (stale, active, outbox and queue emptied) before each:
+- `command`: `manage.py recalculate_progress --course <id>` (call_command), jobs and all;
+- `update alone`: the same recalculation with the certificate receiver disconnected: the lock and
+  the UPDATE, no job: the floor any implementation pays;
+- on the smallest size, `naive loop`: the per-enrollment ORM loop above plus stock Celery's
+  `on_commit(partial(generate_certificate.delay, id))` per completion (what a plain Celery project writes).
+Afterwards a real worker (`celery -A lms worker -Q certificates -c 2`) drains the jobs of the last
+`command` run when there are at most --drain-max of them: certificates, distinct enrollments and
+successful results are counted (each must equal the completions).
 """
 
 import argparse
@@ -38,6 +53,10 @@ SMOKE_SIZES = [300, 1_000]
 BASELINE_ROUNDS = 3
 TARGET_SECONDS_100K = 5.0
 TARGET_RATIO = 100
+# The completions case: enrollment n has done every lesson when n % COMPLETION_EVERY == 0 (5 %).
+COMPLETION_EVERY = 20
+# Most certificate jobs a worker drains after the completions case (~60 a second on 2 processes).
+DRAIN_MAX = 5_000
 
 
 # --- data --------------------------------------------------------------------------------------
@@ -69,11 +88,35 @@ def ensure_users(count: int) -> None:
         )
 
 
-def create_courses(prefix: str, *, courses: int, enrollments: int, lessons: int = LESSONS) -> list[str]:
+# Lessons enrollment n has done, and its stored status, per data shape.
+_SHAPES = {
+    # 10 to 20 lessons, 15 on average (75 %); those at 20 stored as completed already.
+    "stored": {
+        "done": "10 + n %% 11",
+        "status": "CASE WHEN n %% 50 = 0 THEN 'dropped' WHEN 10 + n %% 11 >= %(lessons)s THEN 'completed' "
+        "ELSE 'active' END",
+        "completed_at": "CASE WHEN n %% 50 <> 0 AND 10 + n %% 11 >= %(lessons)s THEN now() END",
+        "dropped_at": "CASE WHEN n %% 50 = 0 THEN now() END",
+    },
+    # Every 20th enrollment has done all lessons but is stored as active: newly complete (5 %);
+    # the others 10 to 19 lessons; every 50th (never one of the complete ones) dropped.
+    "completions": {
+        "done": f"CASE WHEN n %% {COMPLETION_EVERY} = 0 THEN %(lessons)s ELSE 10 + n %% 10 END",
+        "status": "CASE WHEN n %% 50 = 25 THEN 'dropped' ELSE 'active' END",
+        "completed_at": "NULL::timestamptz",
+        "dropped_at": "CASE WHEN n %% 50 = 25 THEN now() END",
+    },
+}
+
+
+def create_courses(
+    prefix: str, *, courses: int, enrollments: int, lessons: int = LESSONS, shape: str = "stored"
+) -> list[str]:
     """`courses` published courses of `lessons` lessons with `enrollments` enrollments each."""
     from django.db import transaction
 
     params = {"prefix": prefix, "courses": courses, "enrollments": enrollments, "lessons": lessons}
+    sql = _SHAPES[shape]
     with transaction.atomic(), _cursor() as cursor:
         cursor.execute("SET LOCAL synchronous_commit = off")
         cursor.execute(
@@ -93,30 +136,25 @@ def create_courses(prefix: str, *, courses: int, enrollments: int, lessons: int 
             """,
             params,
         )
-        # Enrollment n completed lessons 1 .. 10 + n % 11: 10 to 20, 15 on average (75 %).
+        # Enrollment n completed lessons 1 .. done(n), per the shape.
         cursor.execute(
-            """
+            f"""
             INSERT INTO enrollments_enrollment (id, student_id, course_id, status, progress_percentage,
                 completed_lessons_count, total_lessons_count, enrolled_at, completed_at, dropped_at, updated_at)
             SELECT md5(%(prefix)s || c || ':' || n)::uuid, md5('bench-user-' || n)::uuid, md5(%(prefix)s || c)::uuid,
-                   CASE WHEN n %% 50 = 0 THEN 'dropped' WHEN 10 + n %% 11 >= %(lessons)s THEN 'completed'
-                        ELSE 'active' END,
-                   0, 0, 0, now(),
-                   CASE WHEN n %% 50 <> 0 AND 10 + n %% 11 >= %(lessons)s THEN now() END,
-                   CASE WHEN n %% 50 = 0 THEN now() END,
-                   now()
+                   {sql["status"]}, 0, 0, 0, now(), {sql["completed_at"]}, {sql["dropped_at"]}, now()
             FROM generate_series(1, %(courses)s) c, generate_series(1, %(enrollments)s) n
-            """,
+            """,  # noqa: S608 - the shape's SQL is constants of this module
             params,
         )
         cursor.execute(
-            """
+            f"""
             INSERT INTO enrollments_lessonprogress (enrollment_id, lesson_id, completed_at)
             SELECT md5(%(prefix)s || c || ':' || n)::uuid, md5(%(prefix)s || c || ':lesson:' || p)::uuid, now()
             FROM generate_series(1, %(courses)s) c, generate_series(1, %(enrollments)s) n,
                  generate_series(1, %(lessons)s) p
-            WHERE p <= 10 + n %% 11
-            """,
+            WHERE p <= {sql["done"]}
+            """,  # noqa: S608 - the shape's SQL is constants of this module
             params,
         )
         cursor.execute("SELECT md5(%(prefix)s || c)::uuid FROM generate_series(1, %(courses)s) c", params)
@@ -124,11 +162,15 @@ def create_courses(prefix: str, *, courses: int, enrollments: int, lessons: int 
 
 
 def reset_data() -> None:
+    from django_celery_results.models import TaskResult
+
+    from certificates.models import Certificate
     from courses.models import Course
     from enrollments.models import Enrollment, LessonProgress
     from lms.models import OutboxMessage
+    from notifications.models import Notification
 
-    common.truncate(LessonProgress, Enrollment, Course, OutboxMessage)
+    common.truncate(Certificate, Notification, LessonProgress, Enrollment, Course, OutboxMessage, TaskResult)
 
 
 def make_stale(course_ids: list[str]) -> None:
@@ -188,18 +230,22 @@ def set_based(course_id: str):
     return run
 
 
-def naive_loop(course_id: str, *, atomic: bool = True):
-    """The original design: one enrollment at a time, through the ORM."""
+def naive_loop(course_id: str, *, atomic: bool = True, certificates: bool = False):
+    """The original design: one enrollment at a time, through the ORM; with `certificates`, each
+    enrollment that becomes complete queues its certificate the stock Celery way (on_commit ->
+    delay: one publish per job, no outbox)."""
     import contextlib
+    from functools import partial
 
     from django.db import transaction
     from django.utils import timezone
 
+    from certificates.tasks import generate_certificate
     from courses.models import Lesson
     from enrollments.models import Enrollment, LessonProgress
 
     def run():
-        changed = 0
+        changed = completed = 0
         with transaction.atomic() if atomic else contextlib.nullcontext():
             total = Lesson.objects.filter(course_id=course_id).count()
             for enrollment in Enrollment.objects.filter(course_id=course_id):
@@ -210,11 +256,14 @@ def naive_loop(course_id: str, *, atomic: bool = True):
                 enrollment.progress_percentage = percentage
                 if enrollment.status != Enrollment.Status.DROPPED:
                     complete = total > 0 and done >= total
+                    if certificates and complete and enrollment.status != Enrollment.Status.COMPLETED:
+                        transaction.on_commit(partial(generate_certificate.delay, str(enrollment.pk)))
+                        completed += 1
                     enrollment.status = Enrollment.Status.COMPLETED if complete else Enrollment.Status.ACTIVE
                     enrollment.completed_at = (enrollment.completed_at or timezone.now()) if complete else None
                 enrollment.save()
                 changed += 1
-        return {"changed": changed}
+        return {"changed": changed, "completed": completed} if certificates else {"changed": changed}
 
     return run
 
@@ -263,6 +312,192 @@ def explain(course_id: str) -> str:
         plan = "\n".join(row[0] for row in cursor.fetchall())
         transaction.set_rollback(True)
     return plan
+
+
+def make_stale_and_active(course_ids: list[str], *, broker_url: str) -> None:
+    """Put the completions case back: stale zero figures, nobody completed, no job pending."""
+    import redis
+    from django.db import transaction
+
+    from lms.models import OutboxMessage
+
+    with transaction.atomic(), _cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE enrollments_enrollment SET completed_lessons_count = 0, total_lessons_count = 0,
+                   progress_percentage = 0, completed_at = NULL,
+                   status = CASE WHEN status = 'dropped' THEN 'dropped' ELSE 'active' END
+            WHERE course_id = ANY(%s::uuid[])
+            """,
+            [course_ids],
+        )
+    common.truncate(OutboxMessage)
+    redis.Redis.from_url(broker_url).flushdb()
+
+
+def command_recalculate(course_id: str):
+    """`manage.py recalculate_progress --course <id>`, as an operator runs it."""
+    from django.core.management import call_command
+
+    def run():
+        call_command("recalculate_progress", "--course", course_id, stdout=_Null(), stderr=_Null())
+        return {}
+
+    return run
+
+
+def update_alone(course_id: str):
+    """The same recalculation with no job queued for what it completes: the floor."""
+    from certificates.signals import enrollments_completed_certificates
+    from enrollments.events import enrollments_completed
+
+    def run():
+        uid = "certificates.enrollments_completed"
+        enrollments_completed.disconnect(dispatch_uid=uid)
+        try:
+            return set_based(course_id)()
+        finally:
+            enrollments_completed.connect(enrollments_completed_certificates, dispatch_uid=uid)
+
+    return run
+
+
+def after_dispatch(broker_url: str) -> dict:
+    """Where the jobs of a run are: still in the outbox, or queued for the certificates worker."""
+    import redis
+
+    from lms.models import OutboxMessage
+
+    return {"outbox": OutboxMessage.objects.count(), "queued": redis.Redis.from_url(broker_url).llen("certificates")}
+
+
+def drain_with_worker(expected: int, *, broker_url: str, database_url: str, tmp_dir: Path, log) -> dict:
+    """A real `celery -A lms worker -Q certificates -c 2` issues the queued certificates; counts
+    what it did (each figure must equal `expected`)."""
+    from django.db.models import Max, Min
+    from django_celery_results.models import TaskResult
+
+    from certificates.models import Certificate
+
+    media_dir = tmp_dir / f"media-{time.monotonic_ns()}"
+    media_dir.mkdir()
+    with common.Processes() as processes:
+        name = f"bench-progress-{time.monotonic_ns() % 10**8}@bench"
+        command = common.celery_worker_command(app="lms", name=name, queues="certificates", concurrency=2,
+                                               extra=("--prefetch-multiplier", "1"))  # fmt: skip
+        env = common.service_env(database_url=database_url, broker_url=broker_url, MEDIA_ROOT=str(media_dir),
+                                 EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend")  # fmt: skip
+        worker = processes.start(name, command, env=env, log_path=tmp_dir / "worker.log")
+        common.wait_worker_ready(worker)
+        common.ConsumerSwitch(None, worker, "certificates").wait_results(
+            expected, timeout=120 + expected, what="certificates"
+        )
+    results = TaskResult.objects.filter(task_name="certificates.tasks.generate_certificate")
+    span = results.aggregate(first=Min("date_created"), last=Max("date_done"))
+    drained = {
+        "jobs": expected,
+        "certificates": Certificate.objects.count(),
+        "distinct_enrollments": Certificate.objects.values("enrollment_id").distinct().count(),
+        "successful_results": results.filter(status="SUCCESS").count(),
+        "pdf_files": len(list((media_dir / "certificates").glob("*.pdf"))),
+        "seconds": round((span["last"] - span["first"]).total_seconds(), 2) if span["first"] else None,
+    }
+    drained["exactly_once"] = all(
+        drained[key] == expected for key in ("certificates", "distinct_enrollments", "successful_results", "pdf_files")
+    )
+    log(f"worker drained: {drained}")
+    return drained
+
+
+def run_completions(size: int, *, baseline: bool, drain_max: int, broker_url: str, database_url: str,
+                    tmp_dir: Path, log) -> dict:  # fmt: skip
+    row = {"size": size}
+    reset_data()
+    started = time.perf_counter()
+    (course_id,) = create_courses(f"done{size}-", courses=1, enrollments=size, shape="completions")
+    common.vacuum_analyze(*_tables())
+    log(f"completions {size}: generated in {time.perf_counter() - started:.1f} s")
+    kinds = {"command_runs": command_recalculate(course_id), "update_alone_runs": update_alone(course_id)}
+    if baseline:
+        kinds["naive_loop_runs"] = naive_loop(course_id, certificates=True)
+    for key in kinds:  # one unmeasured run each (hint bits, caches), as above
+        make_stale_and_active([course_id], broker_url=broker_url)
+        measure(kinds[key])
+        row[key] = []
+    for round_index in range(BASELINE_ROUNDS):
+        order = list(kinds)[round_index % len(kinds) :] + list(kinds)[: round_index % len(kinds)]
+        for key in order:
+            make_stale_and_active([course_id], broker_url=broker_url)
+            figures = measure(kinds[key]) | after_dispatch(broker_url)
+            row[key].append(figures)
+            log(f"completions {size}: {key.removesuffix('_runs')} {figures}")
+    # The last run, measured again so its jobs are the ones the worker drains.
+    make_stale_and_active([course_id], broker_url=broker_url)
+    row["command"] = measure(command_recalculate(course_id)) | after_dispatch(broker_url)
+    with _cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM enrollments_enrollment WHERE status = 'completed'")
+        row["completions"] = cursor.fetchone()[0]
+    log(f"completions {size}: command {row['command']}, {row['completions']} completed")
+    if row["completions"] <= drain_max:
+        row["drained"] = drain_with_worker(row["completions"], broker_url=broker_url, database_url=database_url,
+                                           tmp_dir=tmp_dir, log=log)  # fmt: skip
+    reset_data()
+    return row
+
+
+def summarise_completions(rows: list[dict]) -> dict:
+    def med(row, key):
+        return common.median([run["seconds"] for run in row[key]])
+
+    summary = {}
+    for row in rows:
+        command, alone = med(row, "command_runs"), med(row, "update_alone_runs")
+        figures = {
+            "completions": row["completions"],
+            "command_seconds": command,
+            "command_statements": sorted({run["statements"] for run in row["command_runs"]}),
+            "update_alone_seconds": alone,
+            "update_alone_statements": row["update_alone_runs"][0]["statements"],
+            "command_over_update_alone": common.ratio(command, alone),
+            "left_in_outbox": max(run["outbox"] for run in row["command_runs"]),
+            "queued": sorted({run["queued"] for run in row["command_runs"]}),
+            "drained": row.get("drained"),
+        }
+        if "naive_loop_runs" in row:
+            naive = med(row, "naive_loop_runs")
+            figures |= {
+                "naive_loop_seconds": naive,
+                "naive_loop_statements": row["naive_loop_runs"][0]["statements"],
+                "speedup_over_naive_loop": common.ratio(naive, command),
+            }
+        summary[row["size"]] = figures
+    if 100_000 in summary:
+        summary["target_100k_met"] = summary[100_000]["command_seconds"] < TARGET_SECONDS_100K
+    return summary
+
+
+def print_completions(summary: dict) -> None:
+    print(f"\nBulk completions: stale figures, every {COMPLETION_EVERY}th enrollment newly complete "
+          "(`manage.py recalculate_progress --course`)")  # fmt: skip
+    header = (f"{'enrollments':>11} {'completed':>9} {'command s':>9} {'stmts':>6} {'UPDATE alone s':>14} "
+              f"{'ratio':>6} {'naive loop s':>12} {'speedup':>8} {'worker: once':>12}")  # fmt: skip
+    print(header)
+    print("-" * len(header))
+    for size, figures in summary.items():
+        if not isinstance(size, int):
+            continue
+        drained = figures["drained"]
+        once = "-" if drained is None else ("yes" if drained["exactly_once"] else "NO")
+        print(
+            f"{size:>11,} {figures['completions']:>9,} {figures['command_seconds']:>9.3f} "
+            f"{','.join(map(str, figures['command_statements'])):>6} {figures['update_alone_seconds']:>14.3f} "
+            f"{common.fmt(figures['command_over_update_alone'], '.2f'):>6} "
+            f"{common.fmt(figures.get('naive_loop_seconds'), '.3f'):>12} "
+            f"{common.fmt(figures.get('speedup_over_naive_loop'), '.1f'):>8} {once:>12}"
+        )
+    if "target_100k_met" in summary:
+        print(f"100k with 5 % completing under {TARGET_SECONDS_100K:.0f} s: "
+              f"{'met' if summary['target_100k_met'] else 'NOT met'}")  # fmt: skip
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -404,6 +639,11 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench progress", description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000", help="enrollments per course, comma separated")
     parser.add_argument("--no-all", dest="do_all", action="store_false", help="skip the --all path")
+    parser.add_argument("--no-completions", dest="do_completions", action="store_false",
+                        help="skip the bulk-completion case")  # fmt: skip
+    parser.add_argument("--only-completions", action="store_true", help="run the bulk-completion case alone")
+    parser.add_argument("--drain-max", type=int, default=DRAIN_MAX,
+                        help=f"most jobs a real worker drains afterwards (default {DRAIN_MAX})")  # fmt: skip
     parser.add_argument("--explain", action="store_true", help="EXPLAIN (ANALYZE, BUFFERS) the recalculation")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: proves it runs, measures nothing")
     parser.add_argument("--output", type=Path, default=RESULTS_FILE, help="where the JSON results go")
@@ -413,31 +653,47 @@ def main(argv: list[str]) -> int:
     if not sizes or min(sizes) < 1:
         parser.error("--sizes must be positive numbers")
 
-    common.ensure_database(args.database_url)
-    # No job is published here (the data completes no enrollment), but a broker must be named.
-    common.setup_django(
-        database_url=args.database_url, broker_url=args.broker_url or "redis://127.0.0.1:1/0", LOG_LEVEL="WARNING"
-    )
-    common.migrate_if_needed()
-
     def log(message: str) -> None:
         print(message, flush=True)
 
-    ensure_users(max(sizes))
-    rows = [
-        run_size(size, baseline=index == 0, do_all=args.do_all, do_explain=args.explain, log=log)
-        for index, size in enumerate(sizes)
-    ]
-    report = {
-        "benchmark": "progress",
-        "recorded_at": common.now_iso(),
-        "sizes": sizes,
-        "lessons": LESSONS,
-        "machine": common.machine_info(),
-        "rows": rows,
-        "summary": summarise(rows),
-        "smoke": args.smoke,
-    }
-    print_table(report)
+    # The completions case publishes real jobs: a Redis of the run's own (or --broker-url).
+    with common.services("progress", args) as (tmp_dir, broker_url):
+        ensure_users(max(sizes))
+        rows = []
+        if not args.only_completions:
+            rows = [
+                run_size(size, baseline=index == 0, do_all=args.do_all, do_explain=args.explain, log=log)
+                for index, size in enumerate(sizes)
+            ]
+        completions = []
+        if args.do_completions or args.only_completions:
+            completions = [
+                run_completions(
+                    size,
+                    baseline=index == 0,
+                    drain_max=args.drain_max,
+                    broker_url=broker_url,
+                    database_url=args.database_url,
+                    tmp_dir=tmp_dir,
+                    log=log,
+                )
+                for index, size in enumerate(sizes)
+            ]
+        report = {
+            "benchmark": "progress",
+            "recorded_at": common.now_iso(),
+            "sizes": sizes,
+            "lessons": LESSONS,
+            "machine": common.machine_info(broker_url=broker_url),
+            "rows": rows,
+            "summary": summarise(rows) if rows else {},
+            "completions": completions,
+            "completions_summary": summarise_completions(completions) if completions else {},
+            "smoke": args.smoke,
+        }
+    if rows:
+        print_table(report)
+    if completions:
+        print_completions(report["completions_summary"])
     common.write_results(args.output, report)
     return 0

@@ -79,7 +79,7 @@ def test_bulk_dispatch_inserts_in_chunks_of_the_named_constant(queued, monkeypat
 
 @pytest.mark.django_db(transaction=True)
 def test_bulk_dispatch_with_the_broker_down_keeps_every_job_for_the_sweep(queued, monkeypatch):
-    # given a broker that refuses after two messages of the batch
+    # given a broker that refuses after two messages of the batch, sent two per round trip
     from kombu.exceptions import OperationalError
 
     from lms.celery import app
@@ -94,6 +94,7 @@ def test_bulk_dispatch_with_the_broker_down_keeps_every_job_for_the_sweep(queued
         return real_send(name, *args, task_id=task_id, **kwargs)
 
     monkeypatch.setattr(app, "send_task", flaky_send)
+    monkeypatch.setattr(dispatch, "PUBLISH_PIPELINE_SIZE", 2)
 
     # when five jobs are dispatched
     with transaction.atomic():

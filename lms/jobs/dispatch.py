@@ -16,8 +16,9 @@ BROKER_DOWN_BACKOFF_SECONDS, so requests stay fast during an outage.
 
 Bulk work costs per batch, not per job: a batch of n jobs is one outbox INSERT (per
 OUTBOX_ROWS_PER_STATEMENT rows) in the transaction, one Django on-commit callback, n publishes
-on one broker connection (one producer from the app's pool), and one DELETE of the rows the
-broker took.
+on one broker connection (one producer from the app's pool), pipelined where the transport
+allows (Redis: one round trip per PUBLISH_PIPELINE_SIZE messages), and one DELETE of the rows
+the broker took.
 
 The same job (task, args, kwargs) dispatched twice in one transaction is sent once: saving a
 course with five new lessons asks for one progress recalculation, not five. Repeats are found in
@@ -38,7 +39,7 @@ from celery import Task
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from kombu.exceptions import OperationalError
+from kombu.exceptions import BatchPublishError, OperationalError
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,13 @@ OUTBOX_ROWS_PER_STATEMENT = 10_000
 # Other databases (SQLite in development) take one placeholder per value: 7 a row, and old
 # SQLite builds allow 999 placeholders in a statement.
 OUTBOX_ROWS_PER_STATEMENT_OTHER = 100
+
+# Messages handed to the broker per round trip when publishing a batch: kombu's Producer.batch
+# buffers the publishes of a transport that supports it (Redis: one pipeline) and this flushes
+# every so many, so a failure leaves at most this many in doubt (kept in the outbox and sent
+# again by the sweep: same task id, and every task is idempotent). Transports without
+# batching (RabbitMQ) publish each message at once, as before.
+PUBLISH_PIPELINE_SIZE = 500
 
 # Where the per-transaction index of pending jobs is kept on the connection.
 _INDEX_ATTRIBUTE = "_lms_pending_jobs"
@@ -278,13 +286,29 @@ class TaskDispatcher:
             logger.warning("Broker marked down; %d job(s) (%s %s ...) wait in the outbox",
                            len(messages), messages[0][0], messages[0][3])  # fmt: skip
             return []
-        published = []
+        published, pending = [], []
         try:
             with app.producer_or_acquire() as producer:
-                for task_name, args, kwargs, task_id in messages:
-                    app.send_task(task_name, args=list(args), kwargs=kwargs, task_id=task_id, producer=producer)
-                    published.append(task_id)
-        except OperationalError:
+                pipelined = producer.supports_batch_publish
+                # max_size: room for every command of a pipeline's messages (a message is one
+                # LPUSH, more with queue expiry), so only the explicit flush below sends them.
+                declared = set()
+                with producer.batch(max_size=4 * PUBLISH_PIPELINE_SIZE) as batch:
+                    for task_name, args, kwargs, task_id in messages:
+                        # Celery declares the task's queue before every publish; once per task
+                        # (so per queue: routing is by task name) is enough for a batch.
+                        options = {"declare": []} if task_name in declared else {}
+                        declared.add(task_name)
+                        app.send_task(task_name, args=list(args), kwargs=kwargs, task_id=task_id, producer=producer,
+                                      **options)  # fmt: skip
+                        pending.append(task_id)
+                        if not pipelined or len(pending) == PUBLISH_PIPELINE_SIZE:
+                            batch.flush()
+                            published += pending
+                            pending = []
+                # Leaving the batch flushed the rest.
+                published += pending
+        except (OperationalError, BatchPublishError):
             with self._lock:
                 self._broker_down_until = time.monotonic() + BROKER_DOWN_BACKOFF_SECONDS
             waiting = messages[len(published)]
