@@ -177,3 +177,26 @@ def test_inline_bulk_completion_issues_every_certificate_once_with_its_result():
     results = TaskResult.objects.filter(task_name=GENERATE, status="SUCCESS")
     assert results.count() == 30
     assert {uuid.UUID(r.task_args.strip("()'[]\",")) for r in results} == enrollment_ids
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("waiting", [3, 60])
+def test_the_outbox_sweep_publishes_a_batch_for_constant_statements(queued, waiting, monkeypatch):
+    # given jobs left in the outbox while the broker refused them
+    from lms.jobs.outbox import outbox_dispatch_pending
+
+    with monkeypatch.context() as patch:
+        patch.setattr(dispatcher, "publish_many", lambda messages: [])
+        with transaction.atomic():
+            dispatch_many_on_commit(send_welcome_email, [(f"u{i}",) for i in range(waiting)])
+    assert OutboxMessage.objects.count() == waiting
+
+    # when the sweep runs
+    with CaptureQueriesContext(connection) as queries:
+        result = outbox_dispatch_pending(grace_seconds=0)
+
+    # then it published them all for the same statements whatever their number: the claim,
+    # one DELETE, the count of what is left (plus BEGIN and COMMIT)
+    assert result == {"published": waiting, "remaining": 0}
+    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["BEGIN", "SELECT", "DELETE", "COMMIT", "SELECT"]
+    assert queue_sizes()["emails"] == waiting
