@@ -200,3 +200,22 @@ def test_the_outbox_sweep_publishes_a_batch_for_constant_statements(queued, wait
     assert result == {"published": waiting, "remaining": 0}
     assert [q["sql"].split()[0] for q in queries.captured_queries] == ["BEGIN", "SELECT", "DELETE", "COMMIT", "SELECT"]
     assert queue_sizes()["emails"] == waiting
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_sweep_publishes_a_large_backlog_in_batches(queued, monkeypatch):
+    # given 7 jobs the broker refused, and sweeps of batches of 2
+    from lms.jobs.outbox import outbox_dispatch_pending
+
+    with monkeypatch.context() as patch:
+        patch.setattr(dispatcher, "publish_many", lambda messages: [])
+        with transaction.atomic():
+            dispatch_many_on_commit(send_welcome_email, [(f"u{i}",) for i in range(7)])
+
+    # when one sweep runs with room for 3 batches, then another
+    first = outbox_dispatch_pending(grace_seconds=0, batch_size=2, max_batches=3)
+    second = outbox_dispatch_pending(grace_seconds=0, batch_size=2, max_batches=3)
+
+    # then the first published 6 in 3 batches, the second the last one, each once
+    assert (first, second) == ({"published": 6, "remaining": 1}, {"published": 1, "remaining": 0})
+    assert queue_sizes()["emails"] == 7
