@@ -219,3 +219,23 @@ def test_one_sweep_publishes_a_large_backlog_in_batches(queued, monkeypatch):
     # then the first published 6 in 3 batches, the second the last one, each once
     assert (first, second) == ({"published": 6, "remaining": 1}, {"published": 1, "remaining": 0})
     assert queue_sizes()["emails"] == 7
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [(("0b6e-id",), {}), (("x", 3, None, True, 1.5), {"regenerate": True}), (('it\'s "quoted" é',), {"a": "b"})],
+)
+def test_plain_argument_reprs_are_the_text_celery_would_show(args, kwargs):
+    from celery.utils.saferepr import saferepr
+
+    from lms.celery import app
+
+    assert dispatch._plain_reprs(args, kwargs) == {
+        "argsrepr": saferepr(list(args), 1024, maxlevels=app.conf.task_repr_maxlevels),
+        "kwargsrepr": saferepr(kwargs, 1024, maxlevels=app.conf.task_repr_maxlevels),
+    }
+
+
+def test_arguments_that_are_not_plain_values_are_left_to_celery():
+    assert dispatch._plain_reprs((["a", "list"],), {}) == {}
+    assert dispatch._plain_reprs(("x" * 2000,), {}) == {}

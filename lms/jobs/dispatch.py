@@ -207,6 +207,23 @@ def outbox_forget(task_id: str) -> None:
     outbox_forget_many([task_id])
 
 
+# Celery shows a job's arguments (Flower, the result store's extended fields) as saferepr() of
+# them, computed per publish with two settings lookups: a quarter of a publish's CPU (measured:
+# 159 -> 119 us a message). For ids and flags, plain repr() is the same text.
+_PLAIN_TYPES = (str, int, float, bool, type(None))
+_REPR_MAX_CHARS = 1024  # Celery's own limit (AMQP.argsrepr_maxsize)
+
+
+def _plain_reprs(args, kwargs) -> dict:
+    """`argsrepr`/`kwargsrepr` for send_task when the arguments are plain values (else Celery's own)."""
+    if not all(type(value) in _PLAIN_TYPES for value in (*args, *kwargs.values())):
+        return {}
+    argsrepr, kwargsrepr = repr(list(args)), repr(kwargs)
+    if len(argsrepr) > _REPR_MAX_CHARS or len(kwargsrepr) > _REPR_MAX_CHARS:
+        return {}
+    return {"argsrepr": argsrepr, "kwargsrepr": kwargsrepr}
+
+
 def _pending_index(connection) -> dict:
     """This transaction's unsent jobs by (task, args, kwargs).
 
@@ -299,6 +316,7 @@ class TaskDispatcher:
                         # (so per queue: routing is by task name) is enough for a batch.
                         options = {"declare": []} if task_name in declared else {}
                         declared.add(task_name)
+                        options.update(_plain_reprs(args, kwargs))
                         app.send_task(task_name, args=list(args), kwargs=kwargs, task_id=task_id, producer=producer,
                                       **options)  # fmt: skip
                         pending.append(task_id)
