@@ -94,3 +94,45 @@ def test_sigkill_of_the_worker_mid_bulk_batch_loses_and_duplicates_nothing(stack
     report(f"recovered: all 24 done {time.monotonic() - killed_at:.1f}s after the kill (bound {bound:.0f}s)")
     check_invariants(stack, label="bulk batch, worker killed", expect_certificates=24)
     assert set(certificate_results(course).values()) == {1}
+
+
+# `manage.py recalculate_progress` whose process dies right after the broker took the batch and
+# before the outbox rows are deleted (the widest window of a publisher crash).
+DIE_BEFORE_OUTBOX_DELETE = """
+import os, sys
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lms.settings")
+import django
+django.setup()
+from lms.jobs import dispatch
+dispatch.outbox_forget_many = lambda task_ids: os._exit(9)
+from django.core.management import call_command
+call_command("recalculate_progress", "--course", sys.argv[1])
+"""
+
+
+def test_publisher_killed_between_publish_and_outbox_delete_duplicates_nothing(stack_for, redis_server):
+    # given 30 learners who finished a course while their stored progress is stale
+    stack = stack_for(redis_server.url)
+    course = learners_with_stale_progress(30, lessons_done=2, lessons=2, passwords=False)
+
+    # when the recalculating process dies after its batch was published, before the DELETE
+    done = subprocess.run(
+        [sys.executable, "-c", DIE_BEFORE_OUTBOX_DELETE, str(course.pk)],
+        cwd=ROOT, env=stack.env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 9, done.stderr[-4000:]
+    report("injected: the publishing process killed between the batch's publish and its outbox DELETE")
+
+    # then the 30 jobs are on the broker and still in the outbox
+    assert queue_sizes(stack.broker_url)["certificates"] == 30
+    assert OutboxMessage.objects.count() == 30
+
+    # when the sweep publishes them again (same task ids) and a worker drains both copies
+    assert outbox_dispatch_pending(grace_seconds=0) == {"published": 30, "remaining": 0}
+    assert queue_sizes(stack.broker_url)["certificates"] == 60
+    stack.worker(concurrency=2)
+
+    # then each certificate was issued once, with one result per job
+    wait_for(lambda: Certificate.objects.count() == 30 and stack.drained(), timeout=90, what="all certificates")
+    check_invariants(stack, label="publisher killed before the outbox delete", expect_certificates=30)
+    assert set(certificate_results(course).values()) == {1}
