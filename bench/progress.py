@@ -4,6 +4,7 @@
     python -m bench progress --sizes 10000,100000,1000000      # 1M too (~4 GB, minutes of loading)
     python -m bench progress --smoke                           # tiny sizes, for CI
     python -m bench progress --sizes 100000 --explain          # EXPLAIN (ANALYZE, BUFFERS) too
+    python -m bench progress --sizes 10000,100000 --only-completions   # the bulk-completion case alone
 
 Data, generated in SQL (INSERT ... SELECT generate_series, never an ORM loop): courses of 20
 lessons; enrollment n of a course has completed lessons 1..(10 + n % 11), so 75 % on average
@@ -22,6 +23,20 @@ For each size S:
   transaction, and the same loop in autocommit (each save its own transaction, as a loop
   without `atomic` runs); alternated with the set-based run, stored figures reset to stale
   before each.
+
+Completions (the bulk-dispatch case): one course of S enrollments whose stored figures are stale
+*and* say active while 5 % of them (enrollment n with n % 20 == 0) have done all 20 lessons, so
+one recalculation completes S / 20 enrollments at once and queues their certificate jobs. Queued
+mode on a Redis of the run's own (or --broker-url). Alternating, BASELINE_ROUNDS rounds, figures
+reset (stale, active, outbox and queue emptied) before each:
+- `command`: `manage.py recalculate_progress --course <id>` (call_command), jobs and all;
+- `update alone`: the same recalculation with the certificate receiver disconnected: the lock and
+  the UPDATE, no job: the floor any implementation pays;
+- on the smallest size, `naive loop`: the per-enrollment ORM loop above plus stock Celery's
+  `on_commit(partial(generate_certificate.delay, id))` per completion (what a plain Celery project writes).
+Afterwards a real worker (`celery -A lms worker -Q certificates -c 2`) drains the jobs of the last
+`command` run when there are at most --drain-max of them: certificates, distinct enrollments and
+successful results are counted (each must equal the completions).
 """
 
 import argparse
@@ -38,6 +53,10 @@ SMOKE_SIZES = [300, 1_000]
 BASELINE_ROUNDS = 3
 TARGET_SECONDS_100K = 5.0
 TARGET_RATIO = 100
+# The completions case: enrollment n has done every lesson when n % COMPLETION_EVERY == 0 (5 %).
+COMPLETION_EVERY = 20
+# Most certificate jobs a worker drains after the completions case (~60 a second on 2 processes).
+DRAIN_MAX = 5_000
 
 
 # --- data --------------------------------------------------------------------------------------
@@ -69,11 +88,35 @@ def ensure_users(count: int) -> None:
         )
 
 
-def create_courses(prefix: str, *, courses: int, enrollments: int, lessons: int = LESSONS) -> list[str]:
+# Lessons enrollment n has done, and its stored status, per data shape.
+_SHAPES = {
+    # 10 to 20 lessons, 15 on average (75 %); those at 20 stored as completed already.
+    "stored": {
+        "done": "10 + n %% 11",
+        "status": "CASE WHEN n %% 50 = 0 THEN 'dropped' WHEN 10 + n %% 11 >= %(lessons)s THEN 'completed' "
+        "ELSE 'active' END",
+        "completed_at": "CASE WHEN n %% 50 <> 0 AND 10 + n %% 11 >= %(lessons)s THEN now() END",
+        "dropped_at": "CASE WHEN n %% 50 = 0 THEN now() END",
+    },
+    # Every 20th enrollment has done all lessons but is stored as active: newly complete (5 %);
+    # the others 10 to 19 lessons; every 50th (never one of the complete ones) dropped.
+    "completions": {
+        "done": f"CASE WHEN n %% {COMPLETION_EVERY} = 0 THEN %(lessons)s ELSE 10 + n %% 10 END",
+        "status": "CASE WHEN n %% 50 = 25 THEN 'dropped' ELSE 'active' END",
+        "completed_at": "NULL::timestamptz",
+        "dropped_at": "CASE WHEN n %% 50 = 25 THEN now() END",
+    },
+}
+
+
+def create_courses(
+    prefix: str, *, courses: int, enrollments: int, lessons: int = LESSONS, shape: str = "stored"
+) -> list[str]:
     """`courses` published courses of `lessons` lessons with `enrollments` enrollments each."""
     from django.db import transaction
 
     params = {"prefix": prefix, "courses": courses, "enrollments": enrollments, "lessons": lessons}
+    sql = _SHAPES[shape]
     with transaction.atomic(), _cursor() as cursor:
         cursor.execute("SET LOCAL synchronous_commit = off")
         cursor.execute(
@@ -93,30 +136,25 @@ def create_courses(prefix: str, *, courses: int, enrollments: int, lessons: int 
             """,
             params,
         )
-        # Enrollment n completed lessons 1 .. 10 + n % 11: 10 to 20, 15 on average (75 %).
+        # Enrollment n completed lessons 1 .. done(n), per the shape.
         cursor.execute(
-            """
+            f"""
             INSERT INTO enrollments_enrollment (id, student_id, course_id, status, progress_percentage,
                 completed_lessons_count, total_lessons_count, enrolled_at, completed_at, dropped_at, updated_at)
             SELECT md5(%(prefix)s || c || ':' || n)::uuid, md5('bench-user-' || n)::uuid, md5(%(prefix)s || c)::uuid,
-                   CASE WHEN n %% 50 = 0 THEN 'dropped' WHEN 10 + n %% 11 >= %(lessons)s THEN 'completed'
-                        ELSE 'active' END,
-                   0, 0, 0, now(),
-                   CASE WHEN n %% 50 <> 0 AND 10 + n %% 11 >= %(lessons)s THEN now() END,
-                   CASE WHEN n %% 50 = 0 THEN now() END,
-                   now()
+                   {sql["status"]}, 0, 0, 0, now(), {sql["completed_at"]}, {sql["dropped_at"]}, now()
             FROM generate_series(1, %(courses)s) c, generate_series(1, %(enrollments)s) n
-            """,
+            """,  # noqa: S608 - the shape's SQL is constants of this module
             params,
         )
         cursor.execute(
-            """
+            f"""
             INSERT INTO enrollments_lessonprogress (enrollment_id, lesson_id, completed_at)
             SELECT md5(%(prefix)s || c || ':' || n)::uuid, md5(%(prefix)s || c || ':lesson:' || p)::uuid, now()
             FROM generate_series(1, %(courses)s) c, generate_series(1, %(enrollments)s) n,
                  generate_series(1, %(lessons)s) p
-            WHERE p <= 10 + n %% 11
-            """,
+            WHERE p <= {sql["done"]}
+            """,  # noqa: S608 - the shape's SQL is constants of this module
             params,
         )
         cursor.execute("SELECT md5(%(prefix)s || c)::uuid FROM generate_series(1, %(courses)s) c", params)
@@ -124,11 +162,15 @@ def create_courses(prefix: str, *, courses: int, enrollments: int, lessons: int 
 
 
 def reset_data() -> None:
+    from django_celery_results.models import TaskResult
+
+    from certificates.models import Certificate
     from courses.models import Course
     from enrollments.models import Enrollment, LessonProgress
     from lms.models import OutboxMessage
+    from notifications.models import Notification
 
-    common.truncate(LessonProgress, Enrollment, Course, OutboxMessage)
+    common.truncate(Certificate, Notification, LessonProgress, Enrollment, Course, OutboxMessage, TaskResult)
 
 
 def make_stale(course_ids: list[str]) -> None:
@@ -188,18 +230,22 @@ def set_based(course_id: str):
     return run
 
 
-def naive_loop(course_id: str, *, atomic: bool = True):
-    """The original design: one enrollment at a time, through the ORM."""
+def naive_loop(course_id: str, *, atomic: bool = True, certificates: bool = False):
+    """The original design: one enrollment at a time, through the ORM; with `certificates`, each
+    enrollment that becomes complete queues its certificate the stock Celery way (on_commit ->
+    delay: one publish per job, no outbox)."""
     import contextlib
+    from functools import partial
 
     from django.db import transaction
     from django.utils import timezone
 
+    from certificates.tasks import generate_certificate
     from courses.models import Lesson
     from enrollments.models import Enrollment, LessonProgress
 
     def run():
-        changed = 0
+        changed = completed = 0
         with transaction.atomic() if atomic else contextlib.nullcontext():
             total = Lesson.objects.filter(course_id=course_id).count()
             for enrollment in Enrollment.objects.filter(course_id=course_id):
@@ -210,11 +256,14 @@ def naive_loop(course_id: str, *, atomic: bool = True):
                 enrollment.progress_percentage = percentage
                 if enrollment.status != Enrollment.Status.DROPPED:
                     complete = total > 0 and done >= total
+                    if certificates and complete and enrollment.status != Enrollment.Status.COMPLETED:
+                        transaction.on_commit(partial(generate_certificate.delay, str(enrollment.pk)))
+                        completed += 1
                     enrollment.status = Enrollment.Status.COMPLETED if complete else Enrollment.Status.ACTIVE
                     enrollment.completed_at = (enrollment.completed_at or timezone.now()) if complete else None
                 enrollment.save()
                 changed += 1
-        return {"changed": changed}
+        return {"changed": changed, "completed": completed} if certificates else {"changed": changed}
 
     return run
 
@@ -404,6 +453,11 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench progress", description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000", help="enrollments per course, comma separated")
     parser.add_argument("--no-all", dest="do_all", action="store_false", help="skip the --all path")
+    parser.add_argument("--no-completions", dest="do_completions", action="store_false",
+                        help="skip the bulk-completion case")  # fmt: skip
+    parser.add_argument("--only-completions", action="store_true", help="run the bulk-completion case alone")
+    parser.add_argument("--drain-max", type=int, default=DRAIN_MAX,
+                        help=f"most jobs a real worker drains afterwards (default {DRAIN_MAX})")  # fmt: skip
     parser.add_argument("--explain", action="store_true", help="EXPLAIN (ANALYZE, BUFFERS) the recalculation")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: proves it runs, measures nothing")
     parser.add_argument("--output", type=Path, default=RESULTS_FILE, help="where the JSON results go")
@@ -413,31 +467,49 @@ def main(argv: list[str]) -> int:
     if not sizes or min(sizes) < 1:
         parser.error("--sizes must be positive numbers")
 
-    common.ensure_database(args.database_url)
-    # No job is published here (the data completes no enrollment), but a broker must be named.
-    common.setup_django(
-        database_url=args.database_url, broker_url=args.broker_url or "redis://127.0.0.1:1/0", LOG_LEVEL="WARNING"
-    )
-    common.migrate_if_needed()
-
     def log(message: str) -> None:
         print(message, flush=True)
 
-    ensure_users(max(sizes))
-    rows = [
-        run_size(size, baseline=index == 0, do_all=args.do_all, do_explain=args.explain, log=log)
-        for index, size in enumerate(sizes)
-    ]
-    report = {
-        "benchmark": "progress",
-        "recorded_at": common.now_iso(),
-        "sizes": sizes,
-        "lessons": LESSONS,
-        "machine": common.machine_info(),
-        "rows": rows,
-        "summary": summarise(rows),
-        "smoke": args.smoke,
-    }
-    print_table(report)
+    from bench import _progress_completions as completions_case
+
+    # The completions case publishes real jobs: a Redis of the run's own (or --broker-url).
+    with common.services("progress", args) as (tmp_dir, broker_url):
+        ensure_users(max(sizes))
+        rows = []
+        if not args.only_completions:
+            rows = [
+                run_size(size, baseline=index == 0, do_all=args.do_all, do_explain=args.explain, log=log)
+                for index, size in enumerate(sizes)
+            ]
+        completions = []
+        if args.do_completions or args.only_completions:
+            completions = [
+                completions_case.run_completions(
+                    size,
+                    baseline=index == 0,
+                    drain_max=args.drain_max,
+                    broker_url=broker_url,
+                    database_url=args.database_url,
+                    tmp_dir=tmp_dir,
+                    log=log,
+                )
+                for index, size in enumerate(sizes)
+            ]
+        report = {
+            "benchmark": "progress",
+            "recorded_at": common.now_iso(),
+            "sizes": sizes,
+            "lessons": LESSONS,
+            "machine": common.machine_info(broker_url=broker_url),
+            "rows": rows,
+            "summary": summarise(rows) if rows else {},
+            "completions": completions,
+            "completions_summary": completions_case.summarise_completions(completions) if completions else {},
+            "smoke": args.smoke,
+        }
+    if rows:
+        print_table(report)
+    if completions:
+        completions_case.print_completions(report["completions_summary"])
     common.write_results(args.output, report)
     return 0

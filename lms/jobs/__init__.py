@@ -6,6 +6,8 @@ The path of a job:
             -> commit -> dispatch publishes to the broker, deletes the row
             -> worker -> task_base.LmsTask (queue recorded, failures reported) -> the app's service
     broker down at commit -> the row stays -> outbox.outbox_dispatch_pending (every minute) publishes it
+    fan-outs: dispatch.dispatch_many_on_commit(task, [(id,), ...]) -> the same path, per batch: one
+            outbox INSERT, one pipelined publish on one connection, one DELETE
 
 Modules:
 - dispatch:  the only way code enqueues; inline vs queued decided here; the outbox write/delete.

@@ -118,6 +118,18 @@ def test_bench_progress_smoke_recalculates_with_a_constant_number_of_statements(
     assert small["naive_runs"][0]["statements"] == 2 * small["size"] + 2
     assert report["summary"]["baseline"]["speedup"] > 0
 
+    # and the bulk completions: the same statements whatever the completions, every job on the
+    # broker and none left in the outbox, then a real worker issuing each certificate once
+    completions = report["completions_summary"]
+    sizes = [size for size in completions if size.isdigit()]
+    assert {tuple(completions[size]["command_statements"]) for size in sizes} == {(5,)}
+    for size in sizes:
+        figures = completions[size]
+        assert figures["completions"] == int(size) // 20
+        assert figures["queued"] == [figures["completions"]] and figures["left_in_outbox"] == 0
+        assert figures["drained"]["exactly_once"] is True
+    assert completions[sizes[0]]["naive_loop_statements"] > completions[sizes[0]]["command_statements"][0]
+
 
 @pytest.mark.integration
 def test_bench_certificates_e2e_smoke_issues_every_certificate(transactional_db, tmp_path):

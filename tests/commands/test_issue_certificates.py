@@ -58,3 +58,19 @@ def test_course_filter_and_async(django_capture_on_commit_callbacks):
 def test_errors_say_what_to_do(args, message):
     with pytest.raises(CommandError, match=message):
         run(*args)
+
+
+def test_async_queues_in_batches_one_job_per_enrollment(monkeypatch, django_capture_on_commit_callbacks):
+    # given three completed enrollments without certificates and batches of two
+    monkeypatch.setattr("certificates.management.commands.issue_certificates.QUEUE_BATCH_SIZE", 2)
+    enrollments = [completed_enrollment(title=f"Course {i}") for i in range(3)]
+
+    # when their certificates are queued
+    with django_capture_on_commit_callbacks() as callbacks:
+        output = run("--async")
+
+    # then one job per enrollment, in two batches
+    assert "Queued 3 certificate(s)" in output
+    assert [len(batch.jobs) for batch in callbacks] == [2, 1]
+    queued = sorted(job.args[0] for batch in callbacks for job in batch.jobs)
+    assert queued == sorted(str(e.pk) for e in enrollments)

@@ -3,12 +3,14 @@
 import time
 
 from django.core.management.base import BaseCommand
+from django.db import transaction
 
 from courses.models import Course
-from enrollments.services import course_progress_recalculate, course_progress_recalculate_later
+from enrollments.services import course_progress_recalculate, course_progress_recalculate_many_later
 from lms.commands import ProgressBar, existing_course_id
 
-# Course ids fetched per round trip when walking every course.
+# Course ids fetched per round trip when walking every course; with --async, also the courses
+# queued per batch (one outbox INSERT, one broker connection, one DELETE each).
 COURSE_BATCH_SIZE = 500
 
 
@@ -34,15 +36,23 @@ class Command(BaseCommand):
         started = time.monotonic()
         changed = completed = reopened = courses = 0
         task_ids = []
-        for course_id in ProgressBar(course_ids, total=total, unit="course", disable=total < 2):
-            courses += 1
-            if run_async:
-                task_ids.append(course_progress_recalculate_later(course_id=course_id))
-                continue
-            result = course_progress_recalculate(course_id=course_id)
-            changed += result.changed
-            completed += len(result.newly_completed)
-            reopened += result.reopened
+        progress = ProgressBar(course_ids, total=total, unit="course", disable=total < 2)
+        if run_async:
+            batch = []
+            for course_id in progress:
+                batch.append(course_id)
+                if len(batch) == COURSE_BATCH_SIZE:
+                    task_ids += self._queue(batch)
+                    batch = []
+            task_ids += self._queue(batch)
+            courses = len(task_ids)
+        else:
+            for course_id in progress:
+                courses += 1
+                result = course_progress_recalculate(course_id=course_id)
+                changed += result.changed
+                completed += len(result.newly_completed)
+                reopened += result.reopened
 
         elapsed = time.monotonic() - started
         if run_async:
@@ -56,3 +66,10 @@ class Command(BaseCommand):
                 f"{completed} newly completed, {reopened} reopened."
             )
         )
+
+    @staticmethod
+    def _queue(course_ids: list) -> list[str]:
+        if not course_ids:
+            return []
+        with transaction.atomic():  # the batch's outbox rows commit together, then publish
+            return course_progress_recalculate_many_later(course_ids=course_ids)
