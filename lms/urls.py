@@ -9,7 +9,7 @@ from certificates.api import CertificateVerifyView, CertificateViewSet
 from certificates.views import verify_page
 from courses.api import CourseViewSet
 from enrollments.api import EnrollmentViewSet
-from lms.api import HealthView, TaskStatusView
+from lms.api import HealthView, TaskRetryView, TaskStatusView
 from notifications.api import NotificationViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -28,6 +28,7 @@ api_patterns = [
     ),
     path("", include(router.urls)),
     path("tasks/<str:task_id>/", TaskStatusView.as_view(), name="task-status"),
+    path("tasks/<str:task_id>/retry/", TaskRetryView.as_view(), name="task-retry"),
     path("health/", HealthView.as_view(), name="health"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
