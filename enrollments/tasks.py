@@ -21,6 +21,7 @@ from lms import archive
 from lms.dates import day_parse
 from lms.errors import Conflict
 from lms.jobs.dispatch import dispatch_on_commit
+from lms.jobs.progress import job_progress
 from lms.jobs.task_base import DB_RETRY_OPTIONS
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,9 @@ STALE_PROGRESS_BATCHES_PER_RUN = 20
 # Archive parts (of lms.archive.ARCHIVE_BATCH_SIZE rows) one run writes before re-queueing
 # itself: 100 000 rows, a minute or two even on a slow remote storage, far from the time limit.
 ARCHIVE_BATCHES_PER_RUN = 100
+# Courses one run of recalculate_all_progress handles before re-queueing itself for the rest: at
+# about 0.1 s a course (more for huge ones), well inside its time limit.
+COURSES_PER_RUN = 2000
 
 
 @shared_task(
@@ -49,6 +53,36 @@ def recalculate_course_progress(course_id: str) -> dict:
         "completed": len(result.newly_completed),
         "reopened": result.reopened,
     }
+
+
+@shared_task(
+    name="enrollments.tasks.recalculate_all_progress",
+    soft_time_limit=15 * 60,
+    time_limit=16 * 60,
+    **DB_RETRY_OPTIONS,
+)
+def recalculate_all_progress(after: str | None = None) -> dict:
+    """Recalculate every course (ordered by id, those after `after`), reporting {done, total}
+    courses as it goes (lms.jobs.progress); past COURSES_PER_RUN it re-queues itself for the
+    rest and names that job in `continued_as`. A retry after a failure starts the run over."""
+    courses = Course.objects.order_by("pk")
+    if after:
+        courses = courses.filter(pk__gt=after)
+    total = min(courses.count(), COURSES_PER_RUN)
+    changed = completed = done = 0
+    last = None
+    job_progress(done=0, total=total, force=True)
+    for course_id in courses.values_list("pk", flat=True)[:COURSES_PER_RUN].iterator():
+        result = services.course_progress_recalculate(course_id=course_id)
+        changed += result.changed
+        completed += len(result.newly_completed)
+        done += 1
+        last = course_id
+        job_progress(done=done, total=total)
+    summary = {"courses": done, "changed": changed, "completed": completed, "continued_as": None}
+    if last is not None and courses.filter(pk__gt=last).exists():
+        summary["continued_as"] = dispatch_on_commit(recalculate_all_progress, str(last))
+    return summary
 
 
 @shared_task(name="enrollments.tasks.cleanup_stale_progress", soft_time_limit=240, time_limit=300, **DB_RETRY_OPTIONS)
@@ -108,12 +142,23 @@ def monthly_archive(month: str | None = None) -> dict:
     """Archive and delete notifications and task results older than the retention period as of
     the end of `month` (YYYY-MM; default: the month that just ended)."""
     month_start = archive.month_parse(month) if month else archive.month_previous(timezone.now())
+    # Progress in rows ({done, total}, lms.jobs.progress): this run's share of what is to archive.
+    plan = archive.archive_plan(month=month_start)
+    total = min(plan["notifications"] + plan["task_results"], ARCHIVE_BATCHES_PER_RUN * archive.ARCHIVE_BATCH_SIZE)
+    done = 0
+
+    def on_batch(rows: int) -> None:
+        nonlocal done
+        done += rows
+        job_progress(done=done, total=max(total, done))
+
+    job_progress(done=0, total=total, force=True)
     try:
-        summary = archive.archive_run(month=month_start, max_batches=ARCHIVE_BATCHES_PER_RUN)
+        summary = archive.archive_run(month=month_start, max_batches=ARCHIVE_BATCHES_PER_RUN, on_batch=on_batch)
     except Conflict as exc:
         logger.info("Archive of %s not run: %s", archive.month_label(month_start), exc)
         return {"month": archive.month_label(month_start), "skipped": exc.message}
     if summary["more"]:
         # The same month again, even if the follow-up runs after the next month has begun.
-        dispatch_on_commit(monthly_archive, summary["month"])
+        summary["continued_as"] = dispatch_on_commit(monthly_archive, summary["month"])
     return summary
