@@ -52,7 +52,7 @@ CERTIFICATES_PER_RUN = 5000
 
 @shared_task(
     name="certificates.tasks.issue_course_certificates",
-    **{**CERTIFICATE_TASK_OPTIONS, "soft_time_limit": 15 * 60, "time_limit": 16 * 60},
+    **{**CERTIFICATE_TASK_OPTIONS, "soft_time_limit": 10 * 60, "time_limit": 11 * 60},
 )
 def issue_course_certificates(course_id: str) -> dict:
     """Issue every missing certificate of a course in this one job, reporting {done, total}

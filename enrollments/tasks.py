@@ -57,8 +57,8 @@ def recalculate_course_progress(course_id: str) -> dict:
 
 @shared_task(
     name="enrollments.tasks.recalculate_all_progress",
-    soft_time_limit=15 * 60,
-    time_limit=16 * 60,
+    soft_time_limit=10 * 60,
+    time_limit=11 * 60,
     **DB_RETRY_OPTIONS,
 )
 def recalculate_all_progress(after: str | None = None) -> dict:

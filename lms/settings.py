@@ -230,6 +230,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
     "unacked_restore_throttle": 1,
 }
+# The stuck-job sweep (lms/jobs/stuck.py) heals a STARTED job this long after its hard time
+# limit. By default the visibility timeout: Redis's own redelivery (same id) always comes first.
+STUCK_JOB_MARGIN_SECONDS = env.int(
+    "STUCK_JOB_MARGIN_SECONDS", default=CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+)
 
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
@@ -267,6 +272,7 @@ CELERY_TASK_ROUTES = {
     "lms.users.tasks.cleanup_expired_tokens": {"queue": "default"},
     "lms.users.tasks.cleanup_unverified_users": {"queue": "default"},
     "lms.tasks.dispatch_outbox": {"queue": "default"},
+    "lms.tasks.sweep_stuck_jobs": {"queue": "default"},
 }
 
 # django-celery-beat's DatabaseScheduler, scheduling only while it holds the single-beat lock.

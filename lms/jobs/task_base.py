@@ -30,6 +30,9 @@ class LmsTask(Task):
     # Used when a pool process died mid-task (task_retry_on_worker_lost): try again soon, not
     # after Celery's default three minutes. Tasks with autoretry use their own backoff.
     default_retry_delay = 5
+    # The stuck-job sweep (lms.jobs.stuck) re-queues a job its worker lost under a new id; a task
+    # that must not be re-run automatically sets this False and is only marked FAILURE.
+    rerun_when_stuck = True
 
     def before_start(self, task_id, args, kwargs):
         # django-celery-results stores `request.meta` with the result: record the queue that
