@@ -11,17 +11,19 @@ deletes only rows already written to storage and re-queues itself while more rem
 import logging
 
 from celery import shared_task
+from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from courses.models import Course
-from enrollments import analytics, reports, services
+from enrollments import analytics, progress, reports, services
 from enrollments.models import CourseActivity
 from lms import archive
 from lms.dates import day_parse
 from lms.errors import Conflict
 from lms.jobs.dispatch import dispatch_on_commit
 from lms.jobs.progress import job_progress
+from lms.jobs.singleton import singleton_started
 from lms.jobs.task_base import DB_RETRY_OPTIONS
 
 logger = logging.getLogger(__name__)
@@ -31,6 +33,10 @@ STALE_PROGRESS_BATCHES_PER_RUN = 20
 # Archive parts (of lms.archive.ARCHIVE_BATCH_SIZE rows) one run writes before re-queueing
 # itself: 100 000 rows, a minute or two even on a slow remote storage, far from the time limit.
 ARCHIVE_BATCHES_PER_RUN = 100
+# A recalculation starts once it has been queued this long, so a burst of lesson saves (an author
+# adding lessons one by one) folds into one run instead of one run per save; short next to a
+# learner's wait for the new figures.
+RECALCULATION_SETTLE_SECONDS = 2.0
 # Courses one run of recalculate_all_progress handles before re-queueing itself for the rest: at
 # about 0.1 s a course (more for huge ones), well inside its time limit.
 COURSES_PER_RUN = 2000
@@ -43,15 +49,27 @@ COURSES_PER_RUN = 2000
     **DB_RETRY_OPTIONS,
 )
 def recalculate_course_progress(course_id: str) -> dict:
+    # Free the course's "queued" key first: a lesson saved from now on queues the next run,
+    # which waits for this one on the course lock (one queued, one running; lms.jobs.singleton).
+    # Run in-process (inline mode), nobody else can save meanwhile: no settle time there.
+    settle = 0 if recalculate_course_progress.request.is_eager else RECALCULATION_SETTLE_SECONDS
+    singleton_started(key=services.course_progress_singleton_key(course_id), settle_seconds=settle)
     if not Course.objects.filter(pk=course_id).exists():
         logger.info("Course %s no longer exists; nothing to recalculate", course_id)
         return {"course_id": course_id, "missing": True}
-    result = services.course_progress_recalculate(course_id=course_id)
+    with transaction.atomic():
+        # Taken here too (it stacks with the service's), only to time the locked run.
+        progress.course_lock(course_id=course_id, shared=False)
+        locked_at = timezone.now()
+        result = services.course_progress_recalculate(course_id=course_id)
+        finished_at = timezone.now()
     return {
         "course_id": course_id,
         "changed": result.changed,
         "completed": len(result.newly_completed),
         "reopened": result.reopened,
+        # When it held the course lock: runs of one course never overlap.
+        "locked": [locked_at.isoformat(), finished_at.isoformat()],
     }
 
 
