@@ -40,6 +40,8 @@ app = LmsCelery("lms", task_cls="lms.jobs.task_base:LmsTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+import lms.jobs.stamps  # noqa: E402, F401 - connects the publish-time header (the queues page)
+
 # JSON only, both ways (DESIGN.md). CELERY_ACCEPT_CONTENT makes every worker refuse to *read*
 # anything else; taking the unsafe serializers out of kombu's registry makes every process that
 # imports this app refuse to *write* them too, so `apply_async(serializer="pickle")` fails at the

@@ -310,6 +310,8 @@ ARCHIVE_RETENTION_DAYS = env.int("ARCHIVE_RETENTION_DAYS", default=90)
 # "user:password[,user:password]". Flower reads it itself; flowerconfig.py refuses to start
 # without it unless DEBUG, and the lms.W005 deploy check reports it missing.
 FLOWER_BASIC_AUTH = env("FLOWER_BASIC_AUTH", default="")
+# Where staff open Flower; linked from the queues page (/admin/jobs/). Empty: no link.
+FLOWER_URL = env("FLOWER_URL", default="http://localhost:5555")
 
 # --- Logging --------------------------------------------------------------------------------
 

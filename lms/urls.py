@@ -9,6 +9,7 @@ from certificates.api import CertificateVerifyView, CertificateViewSet
 from certificates.views import verify_page
 from courses.api import CourseViewSet
 from enrollments.api import EnrollmentViewSet
+from lms.admin_jobs import jobs_page
 from lms.api import HealthView, TaskRetryView, TaskStatusView
 from notifications.api import NotificationViewSet
 
@@ -35,6 +36,8 @@ api_patterns = [
 ]
 
 urlpatterns = [
+    # The operator's queues page, inside the admin (staff only); before the admin's own URLs.
+    path("admin/jobs/", admin.site.admin_view(jobs_page), name="admin-jobs"),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
     # The page a scanned certificate QR code opens (FRONTEND_URL defaults to this app).

@@ -36,9 +36,10 @@ class LmsTask(Task):
 
     def before_start(self, task_id, args, kwargs):
         # django-celery-results stores `request.meta` with the result: record the queue that
-        # delivered the job (None when it ran inline), so admins see where it ran.
+        # delivered the job (None when it ran inline), so admins see where it ran, and how many
+        # times it was retried before this run (the queues page counts retried jobs).
         delivery_info = self.request.delivery_info or {}
-        self.request.meta = {"queue": delivery_info.get("routing_key")}
+        self.request.meta = {"queue": delivery_info.get("routing_key"), "retries": self.request.retries or 0}
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
         notify_admin(
