@@ -300,6 +300,10 @@ CELERY_TASK_SEND_SENT_EVENT = False
 # Beat writes last_run_at after every task it sends, so a standby beat that takes the lock
 # over starts from what was really sent, not from a copy up to 3 minutes old.
 CELERY_BEAT_SYNC_EVERY = 1
+# Beat wakes at least this often, and each time checks whether an admin edited a schedule: an
+# edit (time, enabled, a crontab changed in place) reaches the running beat within this many
+# seconds plus one tick (one cheap query of django-celery-beat's change marker each time).
+CELERY_BEAT_MAX_LOOP_INTERVAL = env.float("CELERY_BEAT_MAX_LOOP_INTERVAL", default=2.0)
 # Seconds the single-beat lock outlives a beat that died without releasing it.
 BEAT_LOCK_TIMEOUT = env.int("BEAT_LOCK_TIMEOUT", default=60)
 # Accounts still unverified this many days after joining are deleted by cleanup_unverified_users.
