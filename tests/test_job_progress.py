@@ -59,14 +59,19 @@ def test_job_progress_outside_a_task_does_nothing():
 
 
 def test_job_progress_of_a_job_run_in_process_does_nothing():
-    from celery import shared_task
+    from celery import Celery
 
-    # given a task run inline (task.apply), where nobody can poll it while it runs
-    @shared_task(name="tests.progress_inline")
+    # given a task run inline (task.apply), where nobody can poll it while it runs (on an app of
+    # its own, so the project's registry stays as it is)
+    probe = Celery("progress-probe", set_as_current=False)
+
+    @probe.task(name="probe.report", shared=False)
     def report():
-        return job_progress(done=1, total=2)
+        return job_progress(done=1, total=2, force=True)
 
+    # then reporting writes nothing
     assert report.apply().get() is False
+    assert not TaskResult.objects.exists()
 
 
 def test_task_status_shows_progress_while_the_job_runs(staff_client):

@@ -87,8 +87,11 @@ def test_a_job_within_its_time_limit_and_margin_is_left_alone(django_capture_on_
     assert TaskResult.objects.get(task_id=task_id).status == states.STARTED
 
 
-def test_a_task_that_opts_out_is_only_marked(django_capture_on_commit_callbacks):
+def test_a_task_that_opts_out_is_only_marked_and_staff_are_told(
+    django_capture_on_commit_callbacks, settings, mailoutbox
+):
     # given a lost outbox sweep (rerun_when_stuck = False: the next tick does its work)
+    settings.ADMINS = [("Ops", "ops@example.com")]
     assert dispatch_outbox.rerun_when_stuck is False
     task_id = started_row(dispatch_outbox, minutes_ago=10)
 
@@ -100,6 +103,9 @@ def test_a_task_that_opts_out_is_only_marked(django_capture_on_commit_callbacks)
     assert "rerun_as" not in result_meta(row)
     assert "not re-run automatically" in result_meta(row)["stuck"]["reason"]
     assert TaskResult.objects.count() == 1
+    assert [m.subject for m in mailoutbox] == [
+        f"{settings.EMAIL_SUBJECT_PREFIX}Task lms.tasks.dispatch_outbox lost with its worker"
+    ]
 
 
 def test_a_job_its_worker_still_holds_is_left_alone(django_capture_on_commit_callbacks, monkeypatch):

@@ -20,8 +20,8 @@ finds such rows and heals them:
   naming the new id (`meta.stuck`, `meta.rerun_as`), in one transaction under the row's lock,
   with the new job's outbox row: a row is healed once however many sweeps run;
 - a task that must not be re-run automatically sets `rerun_when_stuck = False` (LmsTask's
-  default is True): its row is only marked FAILURE, for an operator to re-run by hand
-  (POST /api/tasks/<id>/retry/, the admin action, `manage.py rerun_failed`).
+  default is True): its row is only marked FAILURE and staff are told (notify_admin), for an
+  operator to re-run by hand (POST /api/tasks/<id>/retry/, the admin action, `rerun_failed`).
 
 Only jobs that write STARTED are covered: tasks with track_started (CELERY_TASK_TRACK_STARTED,
 or a task's own `track_started`). A job that records no STARTED row has nothing to sweep.
@@ -39,6 +39,7 @@ from django.utils import timezone
 from django_celery_results.models import TaskResult
 
 from lms.errors import Conflict
+from lms.jobs.alerts import notify_admin
 from lms.jobs.rerun import job_requeue
 from lms.jobs.results import result_meta
 
@@ -144,7 +145,8 @@ def _heal(task_id: str, *, now: datetime, answered: bool, report: SweepReport) -
         logger.warning("Stuck job %s %s: %s", row.task_name, task_id, reason)
     else:
         report.marked.append(task_id)
-        logger.error("Stuck job %s %s: %s", row.task_name, task_id, reason)
+        # Nobody re-runs it: staff hear about it, as about any job that failed for good.
+        notify_admin(subject=f"Task {row.task_name} lost with its worker", message=f"Task {task_id}: {reason}")
 
 
 def stuck_jobs_sweep(*, margin_seconds: float | None = None, now: datetime | None = None) -> dict:
