@@ -21,6 +21,9 @@ class OutboxMessageAdmin(admin.ModelAdmin):
         return False
 
 
+# The admin's home page links to the operator's queues page (/admin/jobs/, lms.admin_jobs).
+admin.site.index_template = "admin/lms_index.html"
+
 # Task results, with the queue that delivered each job as a column (LmsTask records it in the
 # result's meta; django-celery-results shows it only inside the meta JSON of one result).
 admin.site.unregister(TaskResult)

@@ -65,3 +65,11 @@ def test_the_page_renders_for_staff_with_the_broker_in_use(client, staff):
     html = response.content.decode()
     assert 'id="queue-emails"' in html and 'data-task="a.task"' in html
     assert "<svg" in html
+
+
+def test_the_admin_home_links_to_the_page(client, staff):
+    client.force_login(staff)
+
+    html = client.get("/admin/").content.decode()
+
+    assert '<a href="/admin/jobs/">Jobs and queues</a>' in html
