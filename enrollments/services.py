@@ -24,7 +24,8 @@ from enrollments.events import enrollment_started, enrollments_completed
 from enrollments.models import Enrollment, LessonProgress
 from enrollments.progress import RecalculationResult
 from lms.errors import Conflict, NotFound
-from lms.jobs.dispatch import dispatch_many_on_commit, dispatch_on_commit
+from lms.jobs.dispatch import dispatch_many_on_commit
+from lms.jobs.singleton import dispatch_singleton_on_commit
 from lms.users.models import User
 
 logger = logging.getLogger(__name__)
@@ -113,11 +114,18 @@ def course_progress_recalculate(*, course_id) -> RecalculationResult:
     return result
 
 
+def course_progress_singleton_key(course_id) -> str:
+    return f"course-progress:{course_id}"
+
+
 def course_progress_recalculate_later(*, course_id) -> str:
-    """Queue the recalculation (after commit); returns the task id."""
+    """Queue the recalculation (after commit) unless one is queued already, not yet started;
+    returns the id of the job that will run (lms.jobs.singleton: one queued, one running)."""
     from enrollments.tasks import recalculate_course_progress as recalculate_course_progress_task
 
-    return dispatch_on_commit(recalculate_course_progress_task, str(course_id))
+    return dispatch_singleton_on_commit(
+        recalculate_course_progress_task, course_progress_singleton_key(course_id), str(course_id)
+    )
 
 
 def course_progress_recalculate_many_later(*, course_ids) -> list[str]:

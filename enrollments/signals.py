@@ -4,17 +4,17 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from courses.models import Lesson
-from enrollments.tasks import recalculate_course_progress as recalculate_course_progress_task
-from lms.jobs.dispatch import dispatch_on_commit
+from enrollments.services import course_progress_recalculate_later
 
 
 @receiver(post_save, sender=Lesson, dispatch_uid="enrollments.lesson_saved")
 def lesson_added(sender, instance, created, raw=False, **kwargs):
     if created and not raw:
-        # One job per course and transaction: the dispatcher folds repeats together.
-        dispatch_on_commit(recalculate_course_progress_task, str(instance.course_id))
+        # At most one recalculation queued per course, however many lessons are saved
+        # (lms.jobs.singleton); the queued one sees them all.
+        course_progress_recalculate_later(course_id=instance.course_id)
 
 
 @receiver(post_delete, sender=Lesson, dispatch_uid="enrollments.lesson_deleted")
 def lesson_deleted(sender, instance, **kwargs):
-    dispatch_on_commit(recalculate_course_progress_task, str(instance.course_id))
+    course_progress_recalculate_later(course_id=instance.course_id)

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from lms.jobs.health import OK, health_report_cached
+from lms.jobs.rerun import task_result_rerun
 from lms.selectors import task_result_get
 
 
@@ -20,6 +21,12 @@ class TaskStatusSerializer(serializers.Serializer):
     status = serializers.CharField()
     result = serializers.JSONField(allow_null=True)
     date_done = serializers.DateTimeField(allow_null=True)
+    progress = inline_serializer(
+        "TaskProgress",
+        {"done": serializers.IntegerField(), "total": serializers.IntegerField(allow_null=True)},
+        allow_null=True,
+        help_text="What a long job has done so far, while it runs; null otherwise.",
+    )
 
 
 class HealthSerializer(serializers.Serializer):
@@ -54,6 +61,25 @@ class TaskStatusView(APIView):
     )
     def get(self, request, task_id: str):
         return Response(TaskStatusSerializer(task_result_get(task_id=task_id)).data)
+
+
+class TaskRetryView(APIView):
+    """Re-run a failed job with its stored name and arguments, under a new id."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        request=None,
+        responses={
+            202: TaskAcceptedSerializer,
+            401: OpenApiResponse(description="Not authenticated"),
+            403: OpenApiResponse(description="Not staff"),
+            404: OpenApiResponse(description="No stored result with this id"),
+            409: OpenApiResponse(description="Not failed, already re-run, or its arguments cannot be read back"),
+        },
+    )
+    def post(self, request, task_id: str):
+        return task_accepted(request, task_result_rerun(task_id=task_id))
 
 
 class HealthView(APIView):

@@ -53,6 +53,8 @@ def _flower_guard(sender=None, **kwargs):
     flower_guard(sender=sender, **kwargs)
 
 
+import lms.jobs.stamps  # noqa: E402, F401 - connects the publish-time header (the queues page)
+
 # JSON only, both ways (DESIGN.md). CELERY_ACCEPT_CONTENT makes every worker refuse to *read*
 # anything else; taking the unsafe serializers out of kombu's registry makes every process that
 # imports this app refuse to *write* them too, so `apply_async(serializer="pickle")` fails at the

@@ -38,3 +38,16 @@ class Lease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} held by {self.holder or 'nobody'} until {self.expires_at:%H:%M:%S}"
+
+
+class QueuedSingleton(models.Model):
+    """A singleton job that is queued and has not started yet: at most one per key
+    (lms/jobs/singleton.py). The job deletes its row as it starts, so a change made while it
+    runs queues exactly one more."""
+
+    key = models.CharField(max_length=200, primary_key=True, help_text="e.g. course-progress:<course id>")
+    task_id = models.CharField(max_length=255, blank=True, help_text="The queued job's task id")
+    queued_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.key} queued as {self.task_id} at {self.queued_at:%H:%M:%S}"

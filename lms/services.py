@@ -108,6 +108,14 @@ DEFAULT_SCHEDULES: tuple[DefaultSchedule, ...] = (
         minute="*",
         expire_seconds=60,
     ),
+    # Heals jobs left STARTED by a worker that died with their message lost (lms.jobs.stuck).
+    DefaultSchedule(
+        name="sweep-stuck-jobs",
+        task="lms.tasks.sweep_stuck_jobs",
+        description="Re-queue jobs whose worker died with them (STARTED past their time limit).",
+        minute="*/5",
+        expire_seconds=5 * 60,
+    ),
     # Celery's own: deletes expired rows of django-celery-results (CELERY_RESULT_EXPIRES).
     # Same name and time as django-celery-beat's built-in entry, so there is only ever one.
     DefaultSchedule(

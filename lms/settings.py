@@ -284,6 +284,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
     "unacked_restore_throttle": 1,
 }
+# The stuck-job sweep (lms/jobs/stuck.py) heals a STARTED job this long after its hard time
+# limit. By default the visibility timeout: Redis's own redelivery (same id) always comes first.
+STUCK_JOB_MARGIN_SECONDS = env.int(
+    "STUCK_JOB_MARGIN_SECONDS", default=CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+)
 
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
@@ -310,7 +315,9 @@ CELERY_TASK_ROUTES = {
     "notifications.tasks.send_notification": {"queue": "emails"},
     "certificates.tasks.generate_certificate": {"queue": "certificates"},
     "certificates.tasks.revoke_certificate": {"queue": "certificates"},
+    "certificates.tasks.issue_course_certificates": {"queue": "certificates"},
     "enrollments.tasks.recalculate_course_progress": {"queue": "progress"},
+    "enrollments.tasks.recalculate_all_progress": {"queue": "progress"},
     "enrollments.tasks.cleanup_stale_progress": {"queue": "progress"},
     "enrollments.tasks.generate_hourly_analytics": {"queue": "progress"},
     "enrollments.tasks.generate_daily_analytics": {"queue": "progress"},
@@ -319,6 +326,7 @@ CELERY_TASK_ROUTES = {
     "lms.users.tasks.cleanup_expired_tokens": {"queue": "default"},
     "lms.users.tasks.cleanup_unverified_users": {"queue": "default"},
     "lms.tasks.dispatch_outbox": {"queue": "default"},
+    "lms.tasks.sweep_stuck_jobs": {"queue": "default"},
 }
 
 # django-celery-beat's DatabaseScheduler, scheduling only while it holds the single-beat lock.
@@ -346,6 +354,10 @@ CELERY_TASK_SEND_SENT_EVENT = False
 # Beat writes last_run_at after every task it sends, so a standby beat that takes the lock
 # over starts from what was really sent, not from a copy up to 3 minutes old.
 CELERY_BEAT_SYNC_EVERY = 1
+# Beat wakes at least this often, and each time checks whether an admin edited a schedule: an
+# edit (time, enabled, a crontab changed in place) reaches the running beat within this many
+# seconds plus one tick (one cheap query of django-celery-beat's change marker each time).
+CELERY_BEAT_MAX_LOOP_INTERVAL = env.float("CELERY_BEAT_MAX_LOOP_INTERVAL", default=2.0)
 # Seconds the single-beat lock outlives a beat that died without releasing it.
 BEAT_LOCK_TIMEOUT = env.int("BEAT_LOCK_TIMEOUT", default=60)
 # Accounts still unverified this many days after joining are deleted by cleanup_unverified_users.
@@ -356,6 +368,8 @@ ARCHIVE_RETENTION_DAYS = env.int("ARCHIVE_RETENTION_DAYS", default=90)
 # "user:password[,user:password]". Flower reads it itself; lms/jobs/flower.py refuses to start
 # without it unless DEBUG, and the lms.W005 deploy check reports it missing.
 FLOWER_BASIC_AUTH = env("FLOWER_BASIC_AUTH", default="")
+# Where staff open Flower; linked from the queues page (/admin/jobs/). Empty: no link.
+FLOWER_URL = env("FLOWER_URL", default="http://localhost:5555")
 
 # --- Logging --------------------------------------------------------------------------------
 

@@ -10,7 +10,8 @@ from certificates.views import download_page, verify_page
 from courses.api import CourseViewSet
 from courses.views import home_page
 from enrollments.api import EnrollmentViewSet
-from lms.api import HealthView, TaskStatusView
+from lms.admin_jobs import jobs_page
+from lms.api import HealthView, TaskRetryView, TaskStatusView
 from lms.users.views import reset_password_page, verify_email_page
 from notifications.api import NotificationViewSet
 
@@ -30,12 +31,15 @@ api_patterns = [
     ),
     path("", include(router.urls)),
     path("tasks/<str:task_id>/", TaskStatusView.as_view(), name="task-status"),
+    path("tasks/<str:task_id>/retry/", TaskRetryView.as_view(), name="task-retry"),
     path("health/", HealthView.as_view(), name="health"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
 
 urlpatterns = [
+    # The operator's queues page, inside the admin (staff only); before the admin's own URLs.
+    path("admin/jobs/", admin.site.admin_view(jobs_page), name="admin-jobs"),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
     # The page a scanned certificate QR code opens (FRONTEND_URL defaults to this app).

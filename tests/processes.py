@@ -277,11 +277,14 @@ def start_beat(
     env_overrides: dict[str, str] | None = None,
     wait: bool = True,
     extra_args: tuple[str, ...] = (),
+    max_interval: int | None = 1,
 ) -> ServiceProcess:
-    """`celery -A lms beat` with the scheduler from settings (the single-beat lock included)."""
+    """`celery -A lms beat` with the scheduler from settings (the single-beat lock included).
+    `max_interval` None: beat's own loop interval from settings (CELERY_BEAT_MAX_LOOP_INTERVAL)."""
     log_path = tmp_dir / f"{name}.log"
-    # Ticks at least every second (5 s in production), so tests see changes quickly.
-    command = [sys.executable, "-m", "celery", "-A", "lms", "beat", "-l", "INFO", "--max-interval", "1",
+    # Ticks at least every second by default, so tests see changes quickly.
+    interval = ("--max-interval", str(max_interval)) if max_interval is not None else ()
+    command = [sys.executable, "-m", "celery", "-A", "lms", "beat", "-l", "INFO", *interval,
                "-s", str(tmp_dir / f"{name}-schedule"), *extra_args]  # fmt: skip
     with log_path.open("wb") as log:
         proc = subprocess.Popen(

@@ -26,6 +26,7 @@ EXPECTED = {
     "monthly-archive": ("enrollments.tasks.monthly_archive", "0", "0", "*", "1"),
     "cleanup-stale-progress": ("enrollments.tasks.cleanup_stale_progress", "0", "2", "*", "*"),
     "dispatch-outbox": ("lms.tasks.dispatch_outbox", "*", "*", "*", "*"),
+    "sweep-stuck-jobs": ("lms.tasks.sweep_stuck_jobs", "*/5", "*", "*", "*"),
     "celery.backend_cleanup": ("celery.backend_cleanup", "0", "4", "*", "*"),
 }
 
@@ -48,7 +49,7 @@ def test_setup_schedules_installs_every_default_in_utc():
 
     assert stored() == EXPECTED
     assert all(str(t.crontab.timezone) == "UTC" and t.enabled for t in PeriodicTask.objects.all())
-    assert "Schedules: 9 created, 0 reset, 0 kept." in output
+    assert f"Schedules: {len(EXPECTED)} created, 0 reset, 0 kept." in output
     assert "is not a registered task" not in output
 
 
@@ -80,7 +81,7 @@ def test_setup_schedules_run_again_changes_nothing():
     output = setup_schedules()
 
     assert list(PeriodicTask.objects.order_by("name").values()) == before
-    assert "Schedules: 0 created, 0 reset, 9 kept." in output
+    assert f"Schedules: 0 created, 0 reset, {len(EXPECTED)} kept." in output
     assert CrontabSchedule.objects.count() == len(EXPECTED)  # re-used, never duplicated
 
 
@@ -123,7 +124,7 @@ def test_setup_schedules_reset_restores_the_defaults_but_keeps_the_run_history()
     assert (task.interval, task.kwargs, task.enabled) == (None, "{}", True)
     assert (task.last_run_at, task.total_run_count) == (last_run, 5)
     assert PeriodicTask.objects.get(name="weekly-report").enabled
-    assert "Schedules: 0 created, 9 reset, 0 kept." in output
+    assert f"Schedules: 0 created, {len(EXPECTED)} reset, 0 kept." in output
 
 
 def test_setup_schedules_adds_only_what_is_missing():

@@ -36,6 +36,7 @@ def test_task_status_of_an_unknown_id_is_pending(staff_client):
         "status": "PENDING",
         "result": None,
         "date_done": None,
+        "progress": None,
     }
 
 

@@ -20,8 +20,15 @@ Modules:
 - flower:    Flower's refusal to serve without credentials.
 - alerts:    notify_admin, telling staff a job failed for good.
 - logging:   the task id on every log line.
+- results:   reading and annotating result-store rows (stored arguments, meta).
+- rerun:     re-running a failed job under a new id (API retry, admin action, rerun_failed).
+- stuck:     the sweep healing jobs a dead worker left STARTED (re-queued, old row marked).
+- progress:  job_progress(done=, total=): a long job's throttled {done, total} in its result row.
+- singleton: one job queued per key, freed as it starts (a course's progress recalculation).
+- stamps:    the publish-time header every message carries.
+- queues:    what the queues page /admin/jobs/ shows (queues, workers, outbox, last hour).
 
-The models these use (OutboxMessage, Lease) live in `lms.models`; the Celery app is
+The models these use (OutboxMessage, Lease, QueuedSingleton) live in `lms.models`; the Celery app is
 `lms.celery.app`, so `celery -A lms ...` works. Nothing here imports an app's models at import
 time, so every app may import from here.
 """

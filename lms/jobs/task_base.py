@@ -30,12 +30,16 @@ class LmsTask(Task):
     # Used when a pool process died mid-task (task_retry_on_worker_lost): try again soon, not
     # after Celery's default three minutes. Tasks with autoretry use their own backoff.
     default_retry_delay = 5
+    # The stuck-job sweep (lms.jobs.stuck) re-queues a job its worker lost under a new id; a task
+    # that must not be re-run automatically sets this False and is only marked FAILURE.
+    rerun_when_stuck = True
 
     def before_start(self, task_id, args, kwargs):
         # django-celery-results stores `request.meta` with the result: record the queue that
-        # delivered the job (None when it ran inline), so admins see where it ran.
+        # delivered the job (None when it ran inline), so admins see where it ran, and how many
+        # times it was retried before this run (the queues page counts retried jobs).
         delivery_info = self.request.delivery_info or {}
-        self.request.meta = {"queue": delivery_info.get("routing_key")}
+        self.request.meta = {"queue": delivery_info.get("routing_key"), "retries": self.request.retries or 0}
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
         notify_admin(

@@ -4,6 +4,8 @@ Workers of the fault suite run `celery -A tests.faults.fault_app worker`: the pr
 and tasks, unchanged, with these additions only in their processes:
 - LMS_FAULT_CERTIFICATE_DELAY=<seconds>: sleep after the PDF is written and before the
   certificate row is saved, inside the issuing transaction (a wide window for a kill/restart);
+- LMS_FAULT_TIME_LIMITS=<task name>=<seconds>[,...]: shorter hard time limits for those tasks
+  (read by the stuck-job sweep, so a test need not wait minutes for a job to count as stuck);
 - a task `faults.crash_process` that counts its runs in a file and kills its own process.
 """
 
@@ -33,6 +35,13 @@ def _slow_certificates(**kwargs):
         time.sleep(delay)
 
     services._write_pdf = write_then_wait
+
+
+@worker_process_init.connect
+def _short_time_limits(**kwargs):
+    for item in filter(None, os.environ.get("LMS_FAULT_TIME_LIMITS", "").split(",")):
+        name, seconds = item.rsplit("=", 1)
+        app.tasks[name].time_limit = float(seconds)
 
 
 @app.task(name="faults.crash_process", max_retries=2)
