@@ -10,6 +10,8 @@ from certificates.views import verify_page
 from courses.api import CourseViewSet
 from enrollments.api import EnrollmentViewSet
 from lms.api import HealthView, TaskStatusView
+from notifications.announcements.api import AnnouncementViewSet, CourseAnnouncementsView, PreferencesView
+from notifications.announcements.views import unsubscribe_page
 from notifications.api import NotificationViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -18,6 +20,7 @@ router.register("courses", CourseViewSet, basename="course")
 router.register("enrollments", EnrollmentViewSet, basename="enrollment")
 router.register("certificates", CertificateViewSet, basename="certificate")
 router.register("notifications", NotificationViewSet, basename="notification")
+router.register("announcements", AnnouncementViewSet, basename="announcement")
 
 api_patterns = [
     path("", include("lms.users.urls")),
@@ -26,6 +29,8 @@ api_patterns = [
         CertificateVerifyView.as_view(),
         name="certificate-verify",
     ),
+    path("courses/<uuid:course_id>/announcements/", CourseAnnouncementsView.as_view(), name="course-announcements"),
+    path("me/preferences/", PreferencesView.as_view(), name="me-preferences"),
     path("", include(router.urls)),
     path("tasks/<str:task_id>/", TaskStatusView.as_view(), name="task-status"),
     path("health/", HealthView.as_view(), name="health"),
@@ -38,6 +43,8 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     # The page a scanned certificate QR code opens (FRONTEND_URL defaults to this app).
     path("certificates/verify/<slug:certificate_number>/", verify_page, name="certificate-verify-page"),
+    # The link in every announcement e-mail and its List-Unsubscribe header.
+    path("unsubscribe/<str:token>/", unsubscribe_page, name="unsubscribe"),
 ]
 
 handler400 = "lms.errors.bad_request"

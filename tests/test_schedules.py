@@ -27,6 +27,8 @@ EXPECTED = {
     "cleanup-stale-progress": ("enrollments.tasks.cleanup_stale_progress", "0", "2", "*", "*"),
     "dispatch-outbox": ("lms.tasks.dispatch_outbox", "*", "*", "*", "*"),
     "celery.backend_cleanup": ("celery.backend_cleanup", "0", "4", "*", "*"),
+    # Finer than a minute: an interval schedule (task, "every", seconds)
+    "announcements-tick": ("notifications.tasks.announcements_tick", "every", 5),
 }
 
 
@@ -38,8 +40,10 @@ def setup_schedules(*args) -> str:
 
 def stored() -> dict:
     return {
-        t.name: (t.task, t.crontab.minute, t.crontab.hour, t.crontab.day_of_week, t.crontab.day_of_month)
-        for t in PeriodicTask.objects.select_related("crontab")
+        t.name: (t.task, "every", t.interval.every)
+        if t.interval
+        else (t.task, t.crontab.minute, t.crontab.hour, t.crontab.day_of_week, t.crontab.day_of_month)
+        for t in PeriodicTask.objects.select_related("crontab", "interval")
     }
 
 
@@ -47,8 +51,9 @@ def test_setup_schedules_installs_every_default_in_utc():
     output = setup_schedules()
 
     assert stored() == EXPECTED
-    assert all(str(t.crontab.timezone) == "UTC" and t.enabled for t in PeriodicTask.objects.all())
-    assert "Schedules: 9 created, 0 reset, 0 kept." in output
+    assert all(t.enabled for t in PeriodicTask.objects.all())
+    assert all(str(t.crontab.timezone) == "UTC" for t in PeriodicTask.objects.filter(crontab__isnull=False))
+    assert "Schedules: 10 created, 0 reset, 0 kept." in output
     assert "is not a registered task" not in output
 
 
@@ -80,8 +85,10 @@ def test_setup_schedules_run_again_changes_nothing():
     output = setup_schedules()
 
     assert list(PeriodicTask.objects.order_by("name").values()) == before
-    assert "Schedules: 0 created, 0 reset, 9 kept." in output
-    assert CrontabSchedule.objects.count() == len(EXPECTED)  # re-used, never duplicated
+    assert "Schedules: 0 created, 0 reset, 10 kept." in output
+    # re-used, never duplicated
+    assert CrontabSchedule.objects.count() == sum(1 for e in EXPECTED.values() if e[1] != "every")
+    assert IntervalSchedule.objects.count() == 1
 
 
 def test_setup_schedules_keeps_an_admins_edit_and_beats_last_run():
@@ -123,7 +130,7 @@ def test_setup_schedules_reset_restores_the_defaults_but_keeps_the_run_history()
     assert (task.interval, task.kwargs, task.enabled) == (None, "{}", True)
     assert (task.last_run_at, task.total_run_count) == (last_run, 5)
     assert PeriodicTask.objects.get(name="weekly-report").enabled
-    assert "Schedules: 0 created, 9 reset, 0 kept." in output
+    assert "Schedules: 0 created, 10 reset, 0 kept." in output
 
 
 def test_setup_schedules_adds_only_what_is_missing():

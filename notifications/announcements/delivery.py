@@ -1,0 +1,337 @@
+"""Delivering one chunk of an announcement: the work of one chunk job.
+
+Invariants:
+- one delivery of a chunk at a time: the job holds a PostgreSQL session advisory lock on
+  (announcement, chunk) while it sends; a second delivery of the same chunk message (redelivery,
+  a duplicate kick) finds it taken and leaves the chunk to the holder. The lock dies with the
+  holder's database session, so a killed worker never leaves a chunk locked;
+- a recipient is marked `sent` right after the SMTP server accepted its message (one UPDATE,
+  autocommit), so a crash repeats at most the message in flight, and any later delivery sends
+  only the rows still `pending`;
+- one SMTP session per chunk, one rendering per announcement: each message is the rendered text
+  with the learner's name and unsubscribe link substituted in;
+- a permanent refusal (5xx) fails that recipient alone; a transient one (4xx, dropped connection,
+  socket error) is retried here with backoff and jitter on a new connection, then by the task
+  with its own backoff; a recipient is failed for good after RECIPIENT_MAX_ATTEMPTS;
+- the job stops before its next message within PAUSE_CHECK_SECONDS of a pause or cancel, and
+  hands over to a fresh job of its own after CHUNK_TIME_BUDGET_SECONDS (slow rate limits);
+- the messages of all workers together respect BULK_EMAIL_RATE (lms/jobs/ratelimit.py);
+- each recipient gets one in-app notification (kind `announcement`, unique dedupe key), created
+  in bulk for the chunk before its e-mails go out.
+"""
+
+import logging
+import random
+import smtplib
+import time
+import uuid
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
+from django.db import connection
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from lms.jobs.beat import broker_redis
+from lms.jobs.dispatch import dispatch_on_commit
+from lms.jobs.ratelimit import rate_limiter
+from notifications.announcements import services
+from notifications.announcements.preferences import unsubscribe_url
+from notifications.models import Announcement, AnnouncementRecipient, Notification, NotificationPreference
+from notifications.services import LAST_ERROR_MAX_CHARS, is_transient_email_error
+
+logger = logging.getLogger(__name__)
+
+# A chunk job re-reads its announcement's status at least this often (and before the first
+# message): a pause takes effect within this plus one message's send time.
+PAUSE_CHECK_SECONDS = 0.5
+# How often a delivering chunk tells the tick it is alive (Announcement.heartbeat_at).
+HEARTBEAT_SECONDS = 5.0
+# After this long a chunk job queues a fresh job for the rest of its chunk and ends, so no job
+# nears its time limit however low BULK_EMAIL_RATE is.
+CHUNK_TIME_BUDGET_SECONDS = 240
+# Retries of one message inside the job, on a new connection, before the job gives the chunk
+# back to the task's own (longer) backoff.
+IN_JOB_RETRIES = 2
+IN_JOB_BACKOFF_SECONDS = 0.5
+# A recipient whose message failed transiently this many times is failed for good.
+RECIPIENT_MAX_ATTEMPTS = 8
+RATE_LIMIT_KEY = "lms:bulk_email:rate"
+
+# Placeholders in the rendered text, replaced per recipient (cheaper than a template render).
+NAME_MARK = "\x00name\x00"
+UNSUBSCRIBE_MARK = "\x00unsubscribe\x00"
+
+Recipient = AnnouncementRecipient.Status
+
+
+class TransientEmailError(Exception):
+    """The SMTP server refused for now; the chunk job retries later from the ledger."""
+
+
+@dataclass(frozen=True)
+class RenderedAnnouncement:
+    subject: str
+    body: str  # with NAME_MARK and UNSUBSCRIBE_MARK
+
+    def personalise(self, *, name: str, unsubscribe: str) -> str:
+        return self.body.replace(NAME_MARK, name).replace(UNSUBSCRIBE_MARK, unsubscribe)
+
+
+@dataclass
+class ChunkResult:
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    stopped: str = ""  # why the job stopped before the end of its chunk, if it did
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"sent": self.sent, "failed": self.failed, "skipped": self.skipped, "stopped": self.stopped}
+
+
+def announcement_render(announcement: Announcement) -> RenderedAnnouncement:
+    context = {
+        "announcement": announcement,
+        "course": announcement.course,
+        "name": NAME_MARK,
+        "unsubscribe_url": UNSUBSCRIBE_MARK,
+        "frontend_url": settings.FRONTEND_URL,
+    }
+    return RenderedAnnouncement(
+        subject=announcement.subject,
+        body=render_to_string("notifications/email/announcement.txt", context),
+    )
+
+
+def announcement_message(rendered: RenderedAnnouncement, *, announcement_id, recipient_id, email: str, name: str,
+                         user_id) -> EmailMessage:  # fmt: skip
+    link = unsubscribe_url(user_id=user_id)
+    return EmailMessage(
+        subject=rendered.subject,
+        body=rendered.personalise(name=name or email, unsubscribe=link),
+        to=[email],
+        headers={
+            # RFC 2369 + RFC 8058: mailbox providers show an unsubscribe button that POSTs here.
+            "List-Unsubscribe": f"<{link}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "Precedence": "bulk",
+            "Auto-Submitted": "auto-generated",
+            "X-LMS-Announcement": str(announcement_id),
+            "X-LMS-Recipient": str(recipient_id),
+        },
+    )
+
+
+@contextmanager
+def _chunk_lock(announcement_id, chunk: int):
+    """True while this session holds the chunk's lock; False if another delivery holds it."""
+    if connection.vendor != "postgresql":  # development on SQLite: one process, inline
+        yield True
+        return
+    name = f"announcement-chunk:{announcement_id}:{chunk}"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [name])
+        (locked,) = cursor.fetchone()
+    try:
+        yield locked
+    finally:
+        if locked:
+            with suppress(Exception), connection.cursor() as cursor:  # a dead session released it anyway
+                cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [name])
+
+
+def _bulk_limiter():
+    return rate_limiter(key=RATE_LIMIT_KEY, rate=settings.BULK_EMAIL_RATE,
+                        client=broker_redis() if not settings.TASKS_FORCE_INLINE else None)  # fmt: skip
+
+
+class _StatusWatch:
+    """Re-reads the announcement's status at most every PAUSE_CHECK_SECONDS; beats the heartbeat."""
+
+    def __init__(self, announcement_id):
+        self.announcement_id = announcement_id
+        self._checked = 0.0
+        self._beat = time.monotonic()
+        self.status = Announcement.Status.SENDING
+
+    def still_sending(self) -> bool:
+        now = time.monotonic()
+        if now - self._checked >= PAUSE_CHECK_SECONDS:
+            self._checked = now
+            if now - self._beat >= HEARTBEAT_SECONDS:
+                self._beat = now
+                Announcement.objects.filter(pk=self.announcement_id).update(heartbeat_at=timezone.now())
+            self.status = (
+                Announcement.objects.filter(pk=self.announcement_id).values_list("status", flat=True).first()
+                or "deleted"
+            )
+        return self.status == Announcement.Status.SENDING
+
+
+def _mark(recipient_id: int, status: str, **fields) -> None:
+    AnnouncementRecipient.objects.filter(pk=recipient_id, status=Recipient.PENDING).update(status=status, **fields)
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:LAST_ERROR_MAX_CHARS]
+
+
+def _skip_opted_out(announcement_id, chunk: int) -> int:
+    """Learners who opted out after the fan-out are skipped, not mailed."""
+    opted_out = NotificationPreference.objects.filter(course_announcements=False).values("user_id")
+    return AnnouncementRecipient.objects.filter(
+        announcement_id=announcement_id, chunk=chunk, status=Recipient.PENDING, user_id__in=opted_out
+    ).update(status=Recipient.SKIPPED)
+
+
+def _create_notifications(announcement: Announcement, rows: list[dict]) -> None:
+    now = timezone.now()
+    Notification.objects.bulk_create(
+        [
+            Notification(
+                id=uuid.uuid4(),
+                user_id=row["user_id"],
+                kind=Notification.Kind.ANNOUNCEMENT,
+                subject=announcement.subject,
+                body=announcement.body,
+                dedupe_key=f"announcement:{announcement.pk}:{row['user_id']}",
+                # The e-mail of an announcement is tracked by its recipient row; this row is the
+                # in-app copy and never goes through the one-e-mail-per-job outbox.
+                status=Notification.Status.SENT,
+                sent_at=now,
+            )
+            for row in rows
+        ],
+        ignore_conflicts=True,
+    )
+
+
+class _Session:
+    """One SMTP connection for the chunk, reopened after a transient failure."""
+
+    def __init__(self):
+        self.connection = get_connection(fail_silently=False)
+        self.opened = False
+
+    def send(self, message: EmailMessage) -> None:
+        if not self.opened:
+            self.connection.open()
+            self.opened = True
+        if not self.connection.send_messages([message]):
+            raise smtplib.SMTPServerDisconnected("the backend sent nothing (connection not open)")
+
+    def reset(self) -> None:
+        with suppress(Exception):
+            self.connection.close()
+        self.opened = False
+
+    def close(self) -> None:
+        self.reset()
+
+
+def _backoff(attempt: int) -> float:
+    return IN_JOB_BACKOFF_SECONDS * (2**attempt) * (0.5 + random.random())  # noqa: S311 - jitter, not crypto
+
+
+def announcement_deliver_chunk(*, announcement_id, chunk: int, final_attempt: bool = False) -> ChunkResult:
+    """Send the pending recipients of one chunk. Raises TransientEmailError (after recording the
+    attempt) when the server keeps refusing for now, for the task to retry later."""
+    result = ChunkResult()
+    announcement = Announcement.objects.select_related("course").filter(pk=announcement_id).first()
+    if announcement is None:
+        result.stopped = "missing"
+        return result
+    if announcement.status != Announcement.Status.SENDING:
+        result.stopped = announcement.status
+        return result
+    with _chunk_lock(announcement_id, chunk) as locked:
+        if not locked:
+            logger.info("Chunk %s of announcement %s is being delivered by another job", chunk, announcement_id)
+            result.stopped = "busy"
+            return result
+        try:
+            _deliver_locked(announcement, chunk, result, final_attempt=final_attempt)
+        finally:
+            logger.info("Announcement %s chunk %s: %s", announcement_id, chunk, result.as_dict())
+    # After the lock is released: a resume or a budget hand-over that came while this job was
+    # stopping found the chunk busy and left it to this job, so queue the rest now.
+    if result.stopped in (Announcement.Status.PAUSED, "budget"):
+        status = Announcement.objects.filter(pk=announcement_id).values_list("status", flat=True).first()
+        if (
+            status == Announcement.Status.SENDING
+            and AnnouncementRecipient.objects.filter(
+                announcement_id=announcement_id, chunk=chunk, status=Recipient.PENDING
+            ).exists()
+        ):
+            from notifications.tasks import deliver_announcement_chunk as deliver_announcement_chunk_task
+
+            dispatch_on_commit(deliver_announcement_chunk_task, str(announcement_id), chunk)
+    elif not result.stopped:
+        services.announcement_finish_if_done(announcement_id=announcement_id)
+    return result
+
+
+def _deliver_locked(announcement: Announcement, chunk: int, result: ChunkResult, *, final_attempt: bool) -> None:
+    result.skipped = _skip_opted_out(announcement.pk, chunk)
+    rows = list(
+        AnnouncementRecipient.objects.filter(announcement=announcement, chunk=chunk, status=Recipient.PENDING)
+        .order_by("pk")
+        .values("pk", "user_id", "attempts", "user__email", "user__full_name")
+    )
+    if not rows:
+        return
+    _create_notifications(announcement, rows)
+    rendered = announcement_render(announcement)
+    limiter = _bulk_limiter()
+    watch = _StatusWatch(announcement.pk)
+    started = time.monotonic()
+    session = _Session()
+    try:
+        for row in rows:
+            if not watch.still_sending():
+                result.stopped = watch.status
+                return
+            if time.monotonic() - started > CHUNK_TIME_BUDGET_SECONDS:
+                result.stopped = "budget"
+                return
+            message = announcement_message(
+                rendered, announcement_id=announcement.pk, recipient_id=row["pk"], email=row["user__email"],
+                name=row["user__full_name"], user_id=row["user_id"],
+            )  # fmt: skip
+            _send_one(session, limiter, message, row, result, final_attempt=final_attempt)
+    finally:
+        session.close()
+
+
+def _send_one(session: _Session, limiter, message: EmailMessage, row: dict, result: ChunkResult, *,
+              final_attempt: bool) -> None:  # fmt: skip
+    for attempt in range(IN_JOB_RETRIES + 1):
+        limiter.acquire()
+        try:
+            session.send(message)
+        except Exception as exc:  # classified below, never swallowed
+            session.reset()
+            if not is_transient_email_error(exc):
+                _mark(row["pk"], Recipient.FAILED, attempts=row["attempts"] + 1, last_error=_error_text(exc))
+                result.failed += 1
+                logger.warning("Recipient %s refused for good: %s", row["pk"], _error_text(exc))
+                return
+            if attempt < IN_JOB_RETRIES:
+                time.sleep(_backoff(attempt))
+                continue
+            row["attempts"] += 1
+            if row["attempts"] >= RECIPIENT_MAX_ATTEMPTS or final_attempt:
+                _mark(row["pk"], Recipient.FAILED, attempts=row["attempts"], last_error=_error_text(exc))
+                result.failed += 1
+                return
+            AnnouncementRecipient.objects.filter(pk=row["pk"]).update(
+                attempts=row["attempts"], last_error=_error_text(exc)
+            )
+            raise TransientEmailError(_error_text(exc)) from exc
+        else:
+            _mark(row["pk"], Recipient.SENT, sent_at=timezone.now(), attempts=row["attempts"] + 1)
+            result.sent += 1
+            return
