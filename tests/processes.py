@@ -22,7 +22,7 @@ from urllib.parse import quote
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-ALL_QUEUES = ("default", "emails", "certificates", "progress")
+ALL_QUEUES = ("default", "emails", "certificates", "progress", "bulk")
 FILE_EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
 
 
