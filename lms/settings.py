@@ -150,6 +150,8 @@ ADMINS = [parseaddr(address) for address in env.list("ADMINS", default=[])]
 # reporting progress before the tick queues its remaining chunks again (lost worker or job).
 BULK_EMAIL_RATE = env.float("BULK_EMAIL_RATE", default=0)
 ANNOUNCEMENT_STALL_SECONDS = env.int("ANNOUNCEMENT_STALL_SECONDS", default=120)
+# Recipients per chunk job (one SMTP session each); see notifications/announcements/services.py.
+ANNOUNCEMENT_CHUNK_SIZE = env.int("ANNOUNCEMENT_CHUNK_SIZE", default=500)
 
 # Links in e-mails and certificates point here. Defaults to this app's own base URL.
 FRONTEND_URL = env("FRONTEND_URL", default="http://localhost:8000").rstrip("/")

@@ -34,7 +34,8 @@ logger = logging.getLogger(__name__)
 # Recipients per chunk job: one SMTP session and one job per this many messages. A few hundred
 # keeps a job to seconds (a lost one repeats little, pause and time limits bite quickly) while
 # the per-job costs (a queue message, a connection, one rendering) stay far below the sending.
-CHUNK_SIZE = 500
+# ANNOUNCEMENT_CHUNK_SIZE (default 500) lets tests and benchmarks use other sizes.
+CHUNK_SIZE = settings.ANNOUNCEMENT_CHUNK_SIZE
 
 # Longer bodies are refused: an announcement is a message, not an attachment.
 BODY_MAX_CHARS = 50_000
