@@ -53,7 +53,6 @@ def slow_worker(django_db_setup, django_db_blocker, tmp_path_factory, sink):
 @pytest.fixture
 def on_broker(transactional_db, settings, sink):
     settings.TASKS_FORCE_INLINE = False
-    settings.ANNOUNCEMENT_CHUNK_SIZE = CHUNK
     with sink.lock:
         sink.messages.clear()
     yield
