@@ -329,3 +329,34 @@ def test_bad_input_is_refused_and_creates_nothing(world):
         with pytest.raises(InvalidInput):
             services.announcement_create(course=world.course, **fields)
     assert not Announcement.objects.exists()
+
+
+def test_a_learner_name_outside_ascii_arrives_intact_and_each_message_has_its_own_id(
+    world, smtp_server, django_capture_on_commit_callbacks
+):
+    # given a learner whose name is not ASCII (the message is serialized once, then substituted)
+    ada = world.active[0]
+    ada.full_name = "Ada Łovelace-Müller 李"
+    ada.save(update_fields=["full_name"])
+
+    announce(world, run=django_capture_on_commit_callbacks, body="Café at 10:00 — bring your notes.")
+
+    [message] = [m for m in smtp_server.messages if m["To"] == ada.email]
+    assert "Hello Ada Łovelace-Müller 李," in text_of(message)
+    assert "Café at 10:00 — bring your notes." in text_of(message)
+    ids = [m["Message-ID"] for m in smtp_server.messages]
+    assert len(set(ids)) == len(ids) == 5
+
+
+def test_other_email_backends_get_one_django_message_per_recipient(world, settings, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    # given the in-memory backend (development uses files): not SMTP, so no pre-serialized bytes
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+    announce(world, run=django_capture_on_commit_callbacks)
+
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(u.email for u in world.recipients)
+    message = mail.outbox[0]
+    assert message.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message.extra_headers["List-Unsubscribe"].strip("<>") in message.body
