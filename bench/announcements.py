@@ -12,7 +12,7 @@ logs every message):
 2. Delivery: one `bulk` worker with 2 processes (`-c 2 --prefetch-multiplier 1`, as the
    Procfile), no rate limit, sends the chunks through Django's SMTP backend. Rate = N / (last
    message at the sink - fan-out commit).
-3. Account e-mail during the drain: every PROBE_INTERVAL_SECONDS while the backlog drains, a
+3. Account e-mail during the drain: from the fan-out on, every PROBE_INTERVAL_SECONDS, a
    password-reset job is queued (the `emails` worker, 2 processes); latency = its arrival at the
    sink - the moment it was queued. Max and p50 over PROBES.
 4. Baseline: M = min(N, --baseline-n) one-job-per-e-mail `send_notification` jobs (the
@@ -165,7 +165,7 @@ class Probes:
         self.users = list(users)
         self.sink = sink
         self.queued: dict[str, float] = {}
-        self.next_at = time.monotonic() + 1.0
+        self.next_at = time.monotonic()  # the first one as the backlog starts
 
     def __call__(self) -> None:
         from lms.jobs.dispatch import dispatch_on_commit

@@ -129,3 +129,15 @@ def test_bench_certificates_e2e_smoke_issues_every_certificate(transactional_db,
     assert round_["e2e"]["emails_left_queued"] == 6
     assert round_["render"]["per_core_per_second"] > 0
     assert report["summary"]["ratios"]["e2e_cpu_over_render_cpu"] > 0
+
+
+@pytest.mark.integration
+def test_bench_announcements_smoke_delivers_every_message_and_measures_each_phase(transactional_db, tmp_path):
+    # when
+    report = run_bench("announcements", tmp_path / "announcements.json")
+
+    # then
+    assert report["ledger"]["recipients"] == report["delivery"]["n"] == 300
+    assert report["delivery"]["per_second"] > 0 and report["baseline_send_notification"]["per_second"] > 0
+    assert report["password_reset_during_drain"]["probes"] >= 1
+    assert report["rate_limit"]["n"] == 100 and report["rate_limit"]["measured_per_second"] > 0
