@@ -294,12 +294,18 @@ def run(args, *, tmp_dir: Path, broker_url: str) -> dict:
         print(f"seeded in {time.perf_counter() - started:.1f}s", flush=True)
 
         start_index = len(sink.read())
+        cpu_before = {"bulk": common.process_tree_cpu_seconds(bulk[0].pid),
+                      "sink": common.process_tree_cpu_seconds(sink_process.pid)}  # fmt: skip
         announcement, ledger = fan_out(course)
         print(f"fan-out: {ledger['recipients']} rows in {ledger['insert_seconds']:.2f}s "
               f"({ledger['fan_out_seconds']:.2f}s with {ledger['chunks']} chunk jobs)", flush=True)  # fmt: skip
         wait_sent(announcement, args.n, sink, start_index, timeout=120 + args.n / 50, probe=probes)
         last = max(at for at, _, _ in sink.since(start_index, "A"))
         seconds = last - ledger.pop("committed_at")
+        cpu = {
+            "bulk": common.process_tree_cpu_seconds(bulk[0].pid) - cpu_before["bulk"],
+            "sink": common.process_tree_cpu_seconds(sink_process.pid) - cpu_before["sink"],
+        }
         latencies = probes.latencies()
         report["ledger"] = {
             key: round(value, 3) if isinstance(value, float) else value for key, value in ledger.items()
@@ -310,6 +316,9 @@ def run(args, *, tmp_dir: Path, broker_url: str) -> dict:
             "workers": "1 worker x 2 processes, prefetch 1",
             "seconds": round(seconds, 3),
             "per_second": round(args.n / seconds, 1),
+            # CPU of the bulk worker's processes (parent + pool) and of the sink, per message
+            "worker_cpu_ms_per_message": round(1000 * cpu["bulk"] / args.n, 3),
+            "sink_cpu_ms_per_message": round(1000 * cpu["sink"] / args.n, 3),
         }
         report["password_reset_during_drain"] = {
             "probes": len(latencies),
@@ -351,7 +360,9 @@ def print_table(report: dict) -> None:
         f"  recipient rows: {ledger['recipients']} in {ledger['insert_seconds']:.2f}s "
         f"({ledger['rows_per_second']}/s); fan-out with {ledger['chunks']} chunk jobs {ledger['fan_out_seconds']:.2f}s"
     )
-    print(f"  delivery ({delivery['workers']}): {delivery['per_second']:.0f} msg/s ({delivery['seconds']:.1f}s)")
+    print(f"  delivery ({delivery['workers']}): {delivery['per_second']:.0f} msg/s ({delivery['seconds']:.1f}s); "
+          f"CPU per message: worker {delivery['worker_cpu_ms_per_message']:.2f} ms, "
+          f"sink {delivery['sink_cpu_ms_per_message']:.2f} ms")  # fmt: skip
     print(
         f"  one job per e-mail (send_notification, n={base['n']}): {base['per_second']:.0f} msg/s; "
         f"bulk / baseline = {common.fmt(report['ratio_bulk_over_baseline'], '.2f')}"

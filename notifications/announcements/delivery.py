@@ -268,8 +268,27 @@ def _skip_opted_out(announcement_id, chunk: int) -> int:
     ).update(status=Recipient.SKIPPED)
 
 
-def _create_notifications(announcement: Announcement, rows: list[dict]) -> None:
+def _create_notifications(announcement: Announcement, chunk: int, rows: list[dict]) -> None:
+    """The in-app copy of each pending recipient of the chunk: one row per recipient (unique
+    dedupe key, conflicts ignored). The e-mail is tracked by the recipient row, so this row is
+    `sent` from the start and never goes through the one-e-mail-per-job outbox."""
     now = timezone.now()
+    if connection.vendor == "postgresql":
+        # One INSERT ... SELECT from the ledger: no model instance per recipient.
+        notification, recipient = Notification._meta, AnnouncementRecipient._meta
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""INSERT INTO {notification.db_table} (id, user_id, kind, subject, body, body_html, attachment,
+                        dedupe_key, status, attempts, last_error, created_at, sent_at)
+                    SELECT gen_random_uuid(), r.user_id, %s, %s, %s, '', '', %s || r.user_id::text, %s, 0, '', %s, %s
+                    FROM {recipient.db_table} r
+                    WHERE r.announcement_id = %s AND r.chunk = %s AND r.status = %s
+                    ON CONFLICT (dedupe_key) DO NOTHING""",  # noqa: S608 - the models' own tables
+                [Notification.Kind.ANNOUNCEMENT, announcement.subject, announcement.body,
+                 f"announcement:{announcement.pk}:", Notification.Status.SENT, now, now,
+                 announcement.pk, chunk, Recipient.PENDING],
+            )  # fmt: skip
+        return
     Notification.objects.bulk_create(
         [
             Notification(
@@ -279,8 +298,6 @@ def _create_notifications(announcement: Announcement, rows: list[dict]) -> None:
                 subject=announcement.subject,
                 body=announcement.body,
                 dedupe_key=f"announcement:{announcement.pk}:{row['user_id']}",
-                # The e-mail of an announcement is tracked by its recipient row; this row is the
-                # in-app copy and never goes through the one-e-mail-per-job outbox.
                 status=Notification.Status.SENT,
                 sent_at=now,
             )
@@ -307,9 +324,14 @@ class _Session:
             self.connection.open()
             self.opened = True
         if outgoing.wire is not None:
-            if self.connection.connection is None:
+            smtp = self.connection.connection
+            if smtp is None:
                 raise smtplib.SMTPServerDisconnected("the SMTP connection is not open")
-            self.connection.connection.sendmail(self.from_email, [outgoing.email], outgoing.wire)
+            smtp.ehlo_or_helo_if_needed()
+            if smtp.has_extn("pipelining"):
+                _sendmail_pipelined(smtp, self.from_email, outgoing.email, outgoing.wire)
+            else:
+                smtp.sendmail(self.from_email, [outgoing.email], outgoing.wire)
         elif not self.connection.send_messages([outgoing.message]):
             raise smtplib.SMTPServerDisconnected("the backend sent nothing (connection not open)")
 
@@ -320,6 +342,42 @@ class _Session:
 
     def close(self) -> None:
         self.reset()
+
+
+def _sendmail_pipelined(smtp: smtplib.SMTP, from_email: str, to: str, wire: bytes) -> None:
+    """smtplib's sendmail for one recipient with RFC 2920 pipelining: MAIL, RCPT and DATA go in
+    one write and their replies are read together, two round trips per message instead of four.
+    Raises what sendmail raises, so failures are classified the same way."""
+    smtp.send(f"MAIL FROM:{smtplib.quoteaddr(from_email)}\r\nRCPT TO:{smtplib.quoteaddr(to)}\r\nDATA\r\n")
+    (mail_code, mail_reply), (rcpt_code, rcpt_reply), (data_code, data_reply) = (
+        smtp.getreply(),
+        smtp.getreply(),
+        smtp.getreply(),
+    )
+    if data_code == 354 and (mail_code != 250 or rcpt_code not in (250, 251)):
+        smtp.send(b".\r\n")  # the server took DATA anyway: end an empty message, then reset
+        smtp.getreply()
+    if 421 in (mail_code, rcpt_code, data_code):
+        smtp.close()
+    elif (mail_code, data_code) != (250, 354) or rcpt_code not in (250, 251):
+        smtp.rset()
+    if mail_code != 250:
+        raise smtplib.SMTPSenderRefused(mail_code, mail_reply, from_email)
+    if rcpt_code not in (250, 251):
+        raise smtplib.SMTPRecipientsRefused({to: (rcpt_code, rcpt_reply)})
+    if data_code != 354:
+        raise smtplib.SMTPDataError(data_code, data_reply)
+    data = smtplib._quote_periods(wire)
+    if data[-2:] != b"\r\n":
+        data += b"\r\n"
+    smtp.send(data + b".\r\n")
+    code, reply = smtp.getreply()
+    if code != 250:
+        if code == 421:
+            smtp.close()
+        else:
+            smtp.rset()
+        raise smtplib.SMTPDataError(code, reply)
 
 
 def _backoff(attempt: int) -> float:
@@ -373,7 +431,7 @@ def _deliver_locked(announcement: Announcement, chunk: int, result: ChunkResult,
     )
     if not rows:
         return
-    _create_notifications(announcement, rows)
+    _create_notifications(announcement, chunk, rows)
     rendered = announcement_render(announcement)
     limiter = _bulk_limiter()
     watch = _StatusWatch(announcement.pk)

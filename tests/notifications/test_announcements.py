@@ -360,3 +360,41 @@ def test_other_email_backends_get_one_django_message_per_recipient(world, settin
     message = mail.outbox[0]
     assert message.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert message.extra_headers["List-Unsubscribe"].strip("<>") in message.body
+
+
+def test_a_server_without_pipelining_gets_plain_smtp_and_every_message_once(
+    world, settings, django_capture_on_commit_callbacks
+):
+    from tests.smtp import SmtpSink
+
+    # given a server that does not advertise PIPELINING (the default test server does)
+    with SmtpSink(pipelining=False) as sink:
+        for name, value in sink.settings().items():
+            setattr(settings, name, value)
+        sink.reject_next(1, code=550, text="No such mailbox")
+
+        announcement = announce(world, run=django_capture_on_commit_callbacks)
+
+    assert (announcement.sent_count, announcement.failed_count) == (4, 1)
+    assert sink.count() == 4 and len({m["To"] for m in sink.messages}) == 4
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_a_recipient_refused_at_rcpt_fails_alone_and_the_session_goes_on(
+    world, settings, django_capture_on_commit_callbacks, pipelining
+):
+    from tests.smtp import SmtpSink
+
+    # given a server that refuses one address at RCPT TO (with and without pipelining)
+    with SmtpSink(pipelining=pipelining) as sink:
+        for name, value in sink.settings().items():
+            setattr(settings, name, value)
+        refused = world.active[1].email
+        sink.refused_recipients.add(refused)
+
+        announcement = announce(world, run=django_capture_on_commit_callbacks)
+
+    assert (announcement.sent_count, announcement.failed_count) == (4, 1)
+    assert refused not in {m["To"] for m in sink.messages} and sink.count() == 4
+    failed = AnnouncementRecipient.objects.get(status="failed")
+    assert failed.user.email == refused and "550" in failed.last_error
