@@ -41,6 +41,20 @@ class AnnouncementForm(forms.ModelForm):
         model = Announcement
         fields = ["course", "subject", "body", "audience", "send_at"]
 
+    def clean(self):
+        # The service's own rules (blank subject or body, send_at in the past), shown on the form
+        # instead of failing after it was accepted.
+        data = super().clean()
+        if "subject" not in self.fields:  # started or cancelled: every field is read-only
+            return data
+        try:
+            announcement_services.announcement_validate(
+                subject=data.get("subject") or "", body=data.get("body") or "", send_at=data.get("send_at")
+            )
+        except DomainError as error:
+            raise forms.ValidationError({error.field: error.message} if error.field else error.message) from error
+        return data
+
 
 @admin.register(Announcement)
 class AnnouncementAdmin(admin.ModelAdmin):

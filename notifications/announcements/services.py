@@ -75,7 +75,9 @@ def announcement_get(*, announcement_id) -> Announcement | None:
 # --- Create, edit, control ------------------------------------------------------------------
 
 
-def _validate(*, subject: str, body: str, send_at: datetime | None, now: datetime) -> None:
+def announcement_validate(*, subject: str, body: str, send_at: datetime | None, now: datetime | None = None) -> None:
+    """Raise InvalidInput (naming the field) for what no announcement may have."""
+    now = now or timezone.now()
     if not subject.strip():
         raise InvalidInput("The subject may not be blank.", field="subject")
     if not body.strip():
@@ -99,7 +101,7 @@ def announcement_create(
     """A new announcement: sending at once (the fan-out queued after commit), or `scheduled`
     when `send_at` is given (which must be in the future)."""
     now = now or timezone.now()
-    _validate(subject=subject, body=body, send_at=send_at, now=now)
+    announcement_validate(subject=subject, body=body, send_at=send_at, now=now)
     if audience not in AUDIENCE_STATUSES:
         raise InvalidInput(f"Unknown audience {audience!r}.", field="audience")
     with transaction.atomic():
@@ -130,7 +132,7 @@ def announcement_update(
 ) -> Announcement:
     """Edit a scheduled announcement. Conflict once it has started (or was cancelled)."""
     now = now or timezone.now()
-    _validate(subject=subject, body=body, send_at=send_at, now=now)
+    announcement_validate(subject=subject, body=body, send_at=send_at, now=now)
     if send_at is None:
         raise InvalidInput("A scheduled announcement needs send_at.", field="send_at")
     updated = Announcement.objects.filter(pk=announcement.pk, status=Status.SCHEDULED).update(

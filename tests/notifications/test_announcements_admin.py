@@ -76,3 +76,18 @@ def test_admin_pause_and_resume_actions_change_the_status_and_refuse_what_is_not
     assert "cannot be paused" in response.content.decode()
     admin_client.post(ADMIN, {"action": "resume", "_selected_action": [announcement.pk]})
     assert Announcement.objects.get(pk=announcement.pk).status == "sending"
+
+
+def test_admin_form_refuses_a_send_at_in_the_past_and_creates_nothing(admin_client):
+    world = audience()
+    past = timezone.now() - timedelta(hours=1)
+
+    response = admin_client.post(
+        f"{ADMIN}add/",
+        {"course": world.course.pk, "subject": "Late", "body": "b", "audience": "all",
+         "send_at_0": past.strftime("%Y-%m-%d"), "send_at_1": past.strftime("%H:%M:%S")},
+    )  # fmt: skip
+
+    assert response.status_code == 200
+    assert "send_at must be in the future" in response.content.decode()
+    assert not Announcement.objects.exists()
