@@ -114,6 +114,13 @@ def deliver_announcement_chunk(self, announcement_id: str, chunk: int) -> dict:
     return result.as_dict()
 
 
-@shared_task(name="notifications.tasks.announcements_tick", soft_time_limit=30, time_limit=60, **DB_RETRY_OPTIONS)
+# Every 5 s: no result row each time (nobody reads it; the announcements show what it did).
+@shared_task(
+    name="notifications.tasks.announcements_tick",
+    ignore_result=True,
+    soft_time_limit=30,
+    time_limit=60,
+    **DB_RETRY_OPTIONS,
+)
 def announcements_tick() -> dict:
     return announcement_services.announcements_tick()
