@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django_celery_beat.models import CrontabSchedule, PeriodicTask
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,8 @@ class DefaultSchedule:
     month_of_year: str = "*"
     # A run still waiting this long after it was due is dropped: the next one is on its way.
     expire_seconds: int | None = None
+    # Set for a schedule finer than a crontab's minute: every this many seconds instead.
+    every_seconds: int | None = None
 
     @property
     def crontab_fields(self) -> dict[str, str]:
@@ -50,6 +52,8 @@ class DefaultSchedule:
         return " ".join((self.minute, self.hour, self.day_of_month, self.month_of_year, self.day_of_week))
 
     def __str__(self) -> str:
+        if self.every_seconds:
+            return f"{self.name}: {self.task} every {self.every_seconds} s"
         return f"{self.name}: {self.task} at {self.cron} ({settings.CELERY_TIMEZONE})"
 
 
@@ -116,6 +120,15 @@ DEFAULT_SCHEDULES: tuple[DefaultSchedule, ...] = (
         minute="*/5",
         expire_seconds=5 * 60,
     ),
+    # Starts scheduled course announcements (within 15 s of send_at: API.md) and re-queues the
+    # chunks of one whose workers stopped reporting; a tick still waiting after 10 s is dropped.
+    DefaultSchedule(
+        name="announcements-tick",
+        task="notifications.tasks.announcements_tick",
+        description="Start due scheduled announcements; re-queue stalled ones.",
+        every_seconds=5,
+        expire_seconds=10,
+    ),
     # Celery's own: deletes expired rows of django-celery-results (CELERY_RESULT_EXPIRES).
     # Same name and time as django-celery-beat's built-in entry, so there is only ever one.
     DefaultSchedule(
@@ -135,17 +148,27 @@ class ScheduleInstallResult:
     kept: list[DefaultSchedule] = field(default_factory=list)
 
 
-def _crontab_for(default: DefaultSchedule) -> CrontabSchedule:
+def _interval_for(default: DefaultSchedule) -> IntervalSchedule:
+    fields = {"every": default.every_seconds, "period": IntervalSchedule.SECONDS}
+    return IntervalSchedule.objects.filter(**fields).first() or IntervalSchedule.objects.create(**fields)
+
+
+def _schedule_for(default: DefaultSchedule) -> CrontabSchedule | IntervalSchedule:
+    if default.every_seconds:
+        return _interval_for(default)
     fields = {**default.crontab_fields, "timezone": settings.CELERY_TIMEZONE}
     # filter().first(): an admin may have created the same crontab twice.
     return CrontabSchedule.objects.filter(**fields).first() or CrontabSchedule.objects.create(**fields)
 
 
-def _apply_default(task: PeriodicTask, default: DefaultSchedule, crontab: CrontabSchedule) -> None:
+def _apply_default(task: PeriodicTask, default: DefaultSchedule, crontab: CrontabSchedule | IntervalSchedule) -> None:
     task.task = default.task
     task.description = default.description
-    task.crontab = crontab
-    task.interval = task.solar = task.clocked = None
+    task.crontab = task.interval = task.solar = task.clocked = None
+    if isinstance(crontab, IntervalSchedule):
+        task.interval = crontab
+    else:
+        task.crontab = crontab
     task.args, task.kwargs, task.headers = "[]", "{}", "{}"
     task.queue = task.exchange = task.routing_key = task.priority = None
     task.expires, task.expire_seconds = None, default.expire_seconds
@@ -157,7 +180,7 @@ def schedule_defaults_install(*, reset: bool = False) -> ScheduleInstallResult:
     result = ScheduleInstallResult()
     for default in DEFAULT_SCHEDULES:
         with transaction.atomic():
-            crontab = _crontab_for(default)
+            crontab = _schedule_for(default)
             task = PeriodicTask.objects.select_for_update().filter(name=default.name).first()
             if task is None:
                 task = PeriodicTask(name=default.name)

@@ -199,6 +199,14 @@ SERVER_EMAIL = env("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 # "Name <email>" pairs, comma separated; they receive notify_admin alerts.
 ADMINS = [parseaddr(address) for address in env.list("ADMINS", default=[])]
 
+# Course announcements: messages per second across every bulk worker together (a provider's
+# sending limit; 0 = unlimited), and how long a sending announcement may go without a chunk job
+# reporting progress before the tick queues its remaining chunks again (lost worker or job).
+BULK_EMAIL_RATE = env.float("BULK_EMAIL_RATE", default=0)
+ANNOUNCEMENT_STALL_SECONDS = env.int("ANNOUNCEMENT_STALL_SECONDS", default=120)
+# Recipients per chunk job (one SMTP session each); see notifications/announcements/services.py.
+ANNOUNCEMENT_CHUNK_SIZE = env.int("ANNOUNCEMENT_CHUNK_SIZE", default=500)
+
 # Links in e-mails and certificates point here. Defaults to this app's own base URL.
 FRONTEND_URL = env("FRONTEND_URL", default="http://localhost:8000").rstrip("/")
 
@@ -304,7 +312,9 @@ CELERY_TASK_STORE_EAGER_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Each queue is bound by its own name: a message for one queue can never fan out to the others
 # (unset, Celery binds them all to the default exchange with the same routing key).
-CELERY_TASK_QUEUES = tuple(Queue(name, routing_key=name) for name in ("default", "emails", "certificates", "progress"))
+CELERY_TASK_QUEUES = tuple(
+    Queue(name, routing_key=name) for name in ("default", "emails", "certificates", "progress", "bulk")
+)
 # A route to an undeclared queue is an error, not a silently created queue nobody consumes.
 CELERY_TASK_CREATE_MISSING_QUEUES = False
 CELERY_TASK_ROUTES = {
@@ -313,6 +323,10 @@ CELERY_TASK_ROUTES = {
     "notifications.tasks.send_password_reset_email": {"queue": "emails"},
     "notifications.tasks.send_enrollment_confirmation": {"queue": "emails"},
     "notifications.tasks.send_notification": {"queue": "emails"},
+    # Announcements on their own queue and worker: account e-mails never wait behind them.
+    "notifications.tasks.fan_out_announcement": {"queue": "bulk"},
+    "notifications.tasks.deliver_announcement_chunk": {"queue": "bulk"},
+    "notifications.tasks.announcements_tick": {"queue": "default"},
     "certificates.tasks.generate_certificate": {"queue": "certificates"},
     "certificates.tasks.revoke_certificate": {"queue": "certificates"},
     "certificates.tasks.issue_course_certificates": {"queue": "certificates"},

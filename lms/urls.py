@@ -13,6 +13,8 @@ from enrollments.api import EnrollmentViewSet
 from lms.admin_jobs import jobs_page
 from lms.api import HealthView, TaskRetryView, TaskStatusView
 from lms.users.views import reset_password_page, verify_email_page
+from notifications.announcements.api import AnnouncementViewSet, CourseAnnouncementsView, PreferencesView
+from notifications.announcements.views import unsubscribe_page
 from notifications.api import NotificationViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -21,6 +23,7 @@ router.register("courses", CourseViewSet, basename="course")
 router.register("enrollments", EnrollmentViewSet, basename="enrollment")
 router.register("certificates", CertificateViewSet, basename="certificate")
 router.register("notifications", NotificationViewSet, basename="notification")
+router.register("announcements", AnnouncementViewSet, basename="announcement")
 
 api_patterns = [
     path("", include("lms.users.urls")),
@@ -29,6 +32,8 @@ api_patterns = [
         CertificateVerifyView.as_view(),
         name="certificate-verify",
     ),
+    path("courses/<uuid:course_id>/announcements/", CourseAnnouncementsView.as_view(), name="course-announcements"),
+    path("me/preferences/", PreferencesView.as_view(), name="me-preferences"),
     path("", include(router.urls)),
     path("tasks/<str:task_id>/", TaskStatusView.as_view(), name="task-status"),
     path("tasks/<str:task_id>/retry/", TaskRetryView.as_view(), name="task-retry"),
@@ -49,6 +54,8 @@ urlpatterns = [
     path("verify-email", verify_email_page, name="verify-email-page"),
     path("reset-password", reset_password_page, name="reset-password-page"),
     path("certificates/download/<str:token>/", download_page, name="certificate-download-page"),
+    # The link in every announcement e-mail and its List-Unsubscribe header.
+    path("unsubscribe/<str:token>/", unsubscribe_page, name="unsubscribe"),
 ]
 
 handler400 = "lms.errors.bad_request"

@@ -1,4 +1,4 @@
-"""E-mail tasks (queue `emails`). Thin: load by id, call a service.
+"""E-mail tasks (queue `emails`; course announcements on `bulk`). Thin: load by id, call a service.
 
 Invariants: each task is idempotent. It creates (or finds) the Notification row for its event
 and delivers it only while the row is pending, so a redelivered or duplicated message sends
@@ -11,8 +11,11 @@ import logging
 from celery import shared_task
 
 from enrollments.selectors import enrollment_get
+from lms.jobs.task_base import DB_RETRY_OPTIONS
 from lms.users.services import user_get
 from notifications import services
+from notifications.announcements import delivery
+from notifications.announcements import services as announcement_services
 from notifications.services import TransientEmailError
 
 logger = logging.getLogger(__name__)
@@ -75,3 +78,52 @@ def send_enrollment_confirmation(self, enrollment_id: str) -> str:
 @shared_task(name="notifications.tasks.send_notification", **EMAIL_TASK_OPTIONS)
 def send_notification(self, notification_id: str) -> str:
     return services.notification_deliver(notification_id=notification_id, final_attempt=_is_final_attempt(self))
+
+
+# --- Course announcements (queue `bulk`; the tick on `default`) -----------------------------
+# The fan-out writes the ledger and queues the chunk jobs in one transaction; a chunk job sends
+# only pending rows under the chunk's lock, so redelivery, retries and re-kicks send nothing
+# twice (notifications/announcements/). The tick is tiny and runs on `default`, never behind an
+# announcement's backlog on `bulk`, so a scheduled one starts on time.
+
+
+@shared_task(
+    name="notifications.tasks.fan_out_announcement",
+    ignore_result=False,
+    soft_time_limit=300,
+    time_limit=360,
+    **DB_RETRY_OPTIONS,
+)
+def fan_out_announcement(announcement_id: str) -> dict:
+    return announcement_services.announcement_fan_out(announcement_id=announcement_id)
+
+
+@shared_task(
+    name="notifications.tasks.deliver_announcement_chunk",
+    bind=True,
+    autoretry_for=(delivery.TransientEmailError, *DB_RETRY_OPTIONS["autoretry_for"]),
+    retry_backoff=5,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=10,
+    # Well above the job's own time budget (it hands over to a fresh job before then).
+    soft_time_limit=delivery.CHUNK_TIME_BUDGET_SECONDS + 60,
+    time_limit=delivery.CHUNK_TIME_BUDGET_SECONDS + 90,
+)
+def deliver_announcement_chunk(self, announcement_id: str, chunk: int) -> dict:
+    result = delivery.announcement_deliver_chunk(
+        announcement_id=announcement_id, chunk=int(chunk), final_attempt=_is_final_attempt(self)
+    )
+    return result.as_dict()
+
+
+# Every 5 s: no result row each time (nobody reads it; the announcements show what it did).
+@shared_task(
+    name="notifications.tasks.announcements_tick",
+    ignore_result=True,
+    soft_time_limit=30,
+    time_limit=60,
+    **DB_RETRY_OPTIONS,
+)
+def announcements_tick() -> dict:
+    return announcement_services.announcements_tick()

@@ -23,6 +23,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL_QUEUES = ("default", "emails", "certificates", "progress")
+# Announcements: tests that follow them start a worker of their own on it, with their own SMTP
+# server, so the shared worker (on ALL_QUEUES, writing mail to files) never takes their jobs.
+BULK_QUEUE = "bulk"
 FILE_EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
 
 

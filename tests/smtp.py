@@ -9,7 +9,8 @@ Mail reaches it through Django's SMTP backend (in this process, or in worker pro
         [message] = sink.messages_to("ada@example.com")
 
 `reject_next(code, text)` makes the server refuse the next N deliveries (e.g. 451 for a
-transient failure), for retry tests.
+transient failure), for retry tests. The server advertises PIPELINING (RFC 2920) unless
+`pipelining=False`.
 """
 
 import email
@@ -35,6 +36,20 @@ class _Handler:
     def __init__(self, sink: "SmtpSink"):
         self.sink = sink
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.sink.pipelining:
+            # RFC 2920, as Mailpit and the big providers advertise it (aiosmtpd reads commands
+            # in order anyway); a client that does not pipeline sees no difference.
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.sink.refused_recipients:
+            return "550 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):
         with self.sink.lock:
             if self.sink.rejections:
@@ -47,12 +62,15 @@ class _Handler:
 
 
 class SmtpSink:
-    def __init__(self, *, port: int | None = None):
+    def __init__(self, *, port: int | None = None, pipelining: bool = True):
         self.port = port or _free_port()
+        self.pipelining = pipelining
         self.lock = threading.Lock()
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.rejections: list[tuple[int, str]] = []
+        # Addresses refused at RCPT TO (550), for every message.
+        self.refused_recipients: set[str] = set()
         self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
 
     def start(self) -> "SmtpSink":

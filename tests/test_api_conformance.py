@@ -28,6 +28,7 @@ from schemathesis.core.parameters import ParameterLocation
 
 from certificates.services import certificate_issue
 from enrollments.services import enrollment_create
+from notifications.announcements.services import announcement_create
 from notifications.services import notification_welcome
 from tests.certificates.helpers import completed_enrollment
 from tests.factories import DEFAULT_PASSWORD, StaffFactory, UserFactory, course_with_lessons
@@ -70,6 +71,7 @@ COLLECTIONS = {
     "enrollments": "enrollment",
     "certificates": "certificate",
     "notifications": "notification",
+    "announcements": "announcement",
 }
 
 
@@ -89,6 +91,7 @@ def seeded(db, settings):
     completed = completed_enrollment(learner=learner, title="Finished")
     certificate = certificate_issue(enrollment_id=completed.pk).certificate
     notification = notification_welcome(user=learner)
+    announcement = announcement_create(course=course, subject="Welcome", body="Hello.")
     REAL_IDS.clear()
     REAL_IDS.update(
         course=[str(course.pk), str(draft.pk), str(completed.course_id)],
@@ -97,6 +100,7 @@ def seeded(db, settings):
         certificate=[str(certificate.pk)],
         certificate_number=[certificate.certificate_number],
         notification=[str(notification.pk)],
+        announcement=[str(announcement.pk)],
     )
     return {"learner": learner, "staff": staff}
 
@@ -115,7 +119,11 @@ def with_real_ids(path: str, parameters: dict) -> dict:
     collection = path.split("/")[2]  # /api/<collection>/...
     real = dict(parameters)
     for name in real:
-        kind = COLLECTIONS.get(collection) if name == "id" else {"lesson_id": "lesson"}.get(name, name)
+        kind = (
+            COLLECTIONS.get(collection)
+            if name == "id"
+            else {"lesson_id": "lesson", "course_id": "course"}.get(name, name)
+        )
         if kind in REAL_IDS:
             real[name] = random.choice(REAL_IDS[kind])
     return real

@@ -23,11 +23,16 @@ def compose() -> dict:
 def test_procfile_runs_web_a_worker_per_queue_group_beat_and_flower():
     processes = procfile()
 
-    assert set(processes) == {"web", "worker_emails", "worker_certificates", "worker_progress", "beat", "flower"}
+    assert set(processes) == {
+        "web", "worker_emails", "worker_certificates", "worker_progress", "worker_bulk", "beat", "flower",
+    }  # fmt: skip
     assert processes["web"].startswith("gunicorn lms.wsgi")
     assert "-Q emails " in processes["worker_emails"]
     assert "-Q certificates " in processes["worker_certificates"]
     assert "-Q progress,default " in processes["worker_progress"]
+    # announcements alone on theirs, one chunk at a time per process (no chunk waits prefetched)
+    assert "-Q bulk " in processes["worker_bulk"] and "--prefetch-multiplier 1" in processes["worker_bulk"]
+    assert not any("bulk" in command for name, command in processes.items() if name != "worker_bulk")
     # beat's scheduler (with the single-beat lock) comes from settings, so no -S here
     assert processes["beat"].startswith("celery -A lms beat") and " -S " not in processes["beat"]
     assert processes["flower"] == "celery -A lms flower"
@@ -86,3 +91,15 @@ def test_compose_publishes_flower_on_loopback_only():
 
     assert flower["ports"] == ["127.0.0.1:5555:5555"]
     assert flower["environment"]["FLOWER_ADDRESS"] == "0.0.0.0"  # noqa: S104 - inside its container only
+
+
+def test_compose_sends_every_email_to_mailpit_with_its_inbox_on_loopback():
+    services = compose()["services"]
+
+    assert services["mailpit"]["image"].startswith("axllent/mailpit")
+    assert services["mailpit"]["ports"] == ["127.0.0.1:8025:8025"]
+    for name in procfile():
+        environment = services[name]["environment"]
+        assert environment["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend", name
+        assert (environment["EMAIL_HOST"], environment["EMAIL_PORT"]) == ("mailpit", "1025"), name
+        assert "mailpit" in services[name]["depends_on"], name

@@ -28,6 +28,8 @@ EXPECTED = {
     "dispatch-outbox": ("lms.tasks.dispatch_outbox", "*", "*", "*", "*"),
     "sweep-stuck-jobs": ("lms.tasks.sweep_stuck_jobs", "*/5", "*", "*", "*"),
     "celery.backend_cleanup": ("celery.backend_cleanup", "0", "4", "*", "*"),
+    # Finer than a minute: an interval schedule (task, "every", seconds)
+    "announcements-tick": ("notifications.tasks.announcements_tick", "every", 5),
 }
 
 
@@ -39,8 +41,10 @@ def setup_schedules(*args) -> str:
 
 def stored() -> dict:
     return {
-        t.name: (t.task, t.crontab.minute, t.crontab.hour, t.crontab.day_of_week, t.crontab.day_of_month)
-        for t in PeriodicTask.objects.select_related("crontab")
+        t.name: (t.task, "every", t.interval.every)
+        if t.interval
+        else (t.task, t.crontab.minute, t.crontab.hour, t.crontab.day_of_week, t.crontab.day_of_month)
+        for t in PeriodicTask.objects.select_related("crontab", "interval")
     }
 
 
@@ -48,7 +52,8 @@ def test_setup_schedules_installs_every_default_in_utc():
     output = setup_schedules()
 
     assert stored() == EXPECTED
-    assert all(str(t.crontab.timezone) == "UTC" and t.enabled for t in PeriodicTask.objects.all())
+    assert all(t.enabled for t in PeriodicTask.objects.all())
+    assert all(str(t.crontab.timezone) == "UTC" for t in PeriodicTask.objects.filter(crontab__isnull=False))
     assert f"Schedules: {len(EXPECTED)} created, 0 reset, 0 kept." in output
     assert "is not a registered task" not in output
 
@@ -82,7 +87,9 @@ def test_setup_schedules_run_again_changes_nothing():
 
     assert list(PeriodicTask.objects.order_by("name").values()) == before
     assert f"Schedules: 0 created, 0 reset, {len(EXPECTED)} kept." in output
-    assert CrontabSchedule.objects.count() == len(EXPECTED)  # re-used, never duplicated
+    # re-used, never duplicated
+    assert CrontabSchedule.objects.count() == sum(1 for e in EXPECTED.values() if e[1] != "every")
+    assert IntervalSchedule.objects.count() == 1
 
 
 def test_setup_schedules_keeps_an_admins_edit_and_beats_last_run():
@@ -124,7 +131,10 @@ def test_setup_schedules_reset_restores_the_defaults_but_keeps_the_run_history()
     assert (task.interval, task.kwargs, task.enabled) == (None, "{}", True)
     assert (task.last_run_at, task.total_run_count) == (last_run, 5)
     assert PeriodicTask.objects.get(name="weekly-report").enabled
-    assert f"Schedules: 0 created, {len(EXPECTED)} reset, 0 kept." in output
+    assert f"Schedules: 0 created, 0 reset, {len(EXPECTED)} kept." in output
+    # re-used, never duplicated
+    assert CrontabSchedule.objects.count() == sum(1 for e in EXPECTED.values() if e[1] != "every")
+    assert IntervalSchedule.objects.count() == 1
 
 
 def test_setup_schedules_adds_only_what_is_missing():

@@ -147,7 +147,7 @@ def test_celery_is_configured_as_the_design_says():
 
 def test_every_route_names_a_declared_queue_and_every_task_is_routed():
     declared = {queue.name for queue in app.conf.task_queues}
-    assert declared == {"default", "emails", "certificates", "progress"}
+    assert declared == {"default", "emails", "certificates", "progress", "bulk"}
 
     routes = app.conf.task_routes
     assert {route["queue"] for route in routes.values()} <= declared
@@ -160,6 +160,14 @@ def test_email_tasks_go_to_the_emails_queue():
     for name in ("send_welcome_email", "send_verification_email", "send_password_reset_email", "send_notification"):
         task = app.tasks[f"notifications.tasks.{name}"]
         assert app.amqp.router.route({}, task.name)["queue"].name == "emails"
+
+
+def test_announcement_jobs_go_to_bulk_and_the_tick_to_default():
+    route = app.amqp.router.route
+    assert route({}, "notifications.tasks.fan_out_announcement")["queue"].name == "bulk"
+    assert route({}, "notifications.tasks.deliver_announcement_chunk")["queue"].name == "bulk"
+    # the tick starts scheduled announcements: it must never wait behind a backlog on bulk
+    assert route({}, "notifications.tasks.announcements_tick")["queue"].name == "default"
 
 
 def test_redis_visibility_timeout_exceeds_every_time_limit_and_retry_delay():

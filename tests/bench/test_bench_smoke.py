@@ -155,3 +155,15 @@ def test_bench_health_smoke_measures_courses_idle_and_under_health_polling(trans
     assert ours["idle"]["p99_ms"] > 0 and ours["p99_ratio"] > 0
     assert ours["health"]["calls"] >= report["health_clients"]
     assert ours["health"]["wrong_worker_count"] == 0
+
+
+@pytest.mark.integration
+def test_bench_announcements_smoke_delivers_every_message_and_measures_each_phase(transactional_db, tmp_path):
+    # when
+    report = run_bench("announcements", tmp_path / "announcements.json")
+
+    # then
+    assert report["ledger"]["recipients"] == report["delivery"]["n"] == 300
+    assert report["delivery"]["per_second"] > 0 and report["baseline_send_notification"]["per_second"] > 0
+    assert report["password_reset_during_drain"]["probes"] >= 1
+    assert report["rate_limit"]["n"] == 100 and report["rate_limit"]["measured_per_second"] > 0
