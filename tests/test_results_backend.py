@@ -159,3 +159,33 @@ def test_result_backend_recovers_from_a_terminated_connection():
     # then the write reconnected and the row is there, from a new server process
     assert row(task_id)["status"] == "SUCCESS"
     assert connection.connection.info.backend_pid != victim
+
+
+SHORT_EMAIL_TASKS = {
+    "notifications.tasks.send_welcome_email",
+    "notifications.tasks.send_verification_email",
+    "notifications.tasks.send_password_reset_email",
+    "notifications.tasks.send_enrollment_confirmation",
+    "notifications.tasks.send_notification",
+}
+
+
+LONG_TASKS = {
+    "certificates.tasks.generate_certificate",
+    "certificates.tasks.revoke_certificate",
+    "enrollments.tasks.recalculate_course_progress",
+    "enrollments.tasks.cleanup_stale_progress",
+    "enrollments.tasks.generate_daily_analytics",
+    "enrollments.tasks.generate_weekly_report",
+    "enrollments.tasks.monthly_archive",
+}
+
+
+def test_started_rows_are_written_for_long_jobs_and_not_for_email_jobs():
+    # given every task the project registers
+    app.loader.import_default_modules()
+    tasks = {name: task for name, task in app.tasks.items() if not name.startswith("celery.")}
+
+    # then the e-mail jobs write no STARTED row, and the long jobs the stuck-job sweep watches do
+    assert {name for name in SHORT_EMAIL_TASKS if not tasks[name].track_started} == SHORT_EMAIL_TASKS
+    assert {name for name in LONG_TASKS if tasks[name].track_started} == LONG_TASKS
