@@ -189,3 +189,27 @@ def test_started_rows_are_written_for_long_jobs_and_not_for_email_jobs():
     # then the e-mail jobs write no STARTED row, and the long jobs the stuck-job sweep watches do
     assert {name for name in SHORT_EMAIL_TASKS if not tasks[name].track_started} == SHORT_EMAIL_TASKS
     assert {name for name in LONG_TASKS if tasks[name].track_started} == LONG_TASKS
+
+
+def test_outbox_delete_after_publish_commits_asynchronously_and_only_itself(settings, monkeypatch):
+    # given queued mode with a broker edge that accepts every job
+    from lms.jobs.dispatch import dispatch_on_commit, dispatcher
+    from lms.models import OutboxMessage
+    from notifications.tasks import send_welcome_email
+
+    settings.TASKS_FORCE_INLINE = False
+    dispatcher.reset()
+    monkeypatch.setattr(app, "send_task", lambda *args, **kwargs: None)
+
+    # when a job is dispatched and its transaction commits
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        dispatch_on_commit(send_welcome_email, "u1")
+
+    # then its outbox row was deleted after the publish by a statement with an asynchronous commit
+    deletes = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("DELETE")]
+    assert len(deletes) == 1 and "set_config('synchronous_commit', 'off', true)" in deletes[0]
+    assert not OutboxMessage.objects.exists()
+    # and the session's own setting is untouched
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"

@@ -88,13 +88,22 @@ def outbox_write(job: "PendingJob") -> None:
 
 def outbox_forget(task_id: str) -> None:
     """Delete a published job's outbox row: one plain DELETE, the hot path of every request that
-    queues a job (the ORM's delete() collects related objects first: twice the time)."""
+    queues a job (the ORM's delete() collects related objects first: twice the time).
+
+    After commit (autocommit, PostgreSQL) its commit does not wait for the WAL flush: a DELETE
+    lost in a server crash leaves a published row, which the sweep publishes again under the
+    same task id, and jobs are idempotent.
+    """
+    from lms.jobs.results import ASYNC_COMMIT_FROM_ITEM
     from lms.models import OutboxMessage
 
     pk = OutboxMessage._meta.pk
+    using = ""
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        using = f" USING {ASYNC_COMMIT_FROM_ITEM}"
     with connection.cursor() as cursor:
         cursor.execute(
-            f"DELETE FROM {OutboxMessage._meta.db_table} WHERE id = %s",  # noqa: S608 - model's own table
+            f"DELETE FROM {OutboxMessage._meta.db_table}{using} WHERE id = %s",  # noqa: S608 - model's own table
             [pk.get_db_prep_value(pk.to_python(task_id), connection)],
         )
 

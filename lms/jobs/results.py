@@ -40,6 +40,14 @@ UPDATED_ON_CONFLICT = ("status", "result", "traceback", "meta", "content_encodin
                        "date_done")  # fmt: skip
 
 
+# A FROM item that turns synchronous_commit off for the statement that names it, commit
+# included, and for nothing after it: `INSERT ... SELECT ... FROM <it>`, `DELETE ... USING <it>`.
+# For autocommit statements whose loss in a server crash only repeats idempotent work (result
+# rows here; published outbox rows in lms.jobs.dispatch). Inside a transaction it would also
+# make the caller's commit asynchronous: use it only outside one.
+ASYNC_COMMIT_FROM_ITEM = "(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit"
+
+
 @functools.cache
 def _fields() -> dict:
     return {field.name: field for field in TaskResult._meta.concrete_fields if field.name != "id"}
@@ -57,12 +65,7 @@ def _upsert_sql(*, async_commit: bool) -> tuple[str, list[str]]:
     table = quote(TaskResult._meta.db_table)
     updates.append(f"{started} = COALESCE(EXCLUDED.{started}, {table}.{started})")
     conflict = f"ON CONFLICT ({quote(fields['task_id'].column)}) DO UPDATE SET {', '.join(updates)}"
-    if async_commit:
-        # A FROM item evaluated once, before the row: the setting holds for this statement's
-        # implicit transaction, commit included, and ends with it.
-        values = f"SELECT {placeholders} FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit"  # noqa: S608
-    else:
-        values = f"VALUES ({placeholders})"
+    values = f"SELECT {placeholders} FROM {ASYNC_COMMIT_FROM_ITEM}" if async_commit else f"VALUES ({placeholders})"  # noqa: S608
     return f"INSERT INTO {table} ({columns}) {values} {conflict}", names  # the model's own table and columns
 
 
