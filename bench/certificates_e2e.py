@@ -147,6 +147,11 @@ def summarise(rounds: list[dict]) -> dict:
             "e2e_rate_over_2x_render_rate": common.ratio(
                 e2e["per_second"], CONCURRENCY * render["per_core_per_second"]
             ),
+            # Of what 2 processes could render in the wall time a process gets on this machine
+            # right now (on a busy shared machine far below the per-core rate).
+            "e2e_rate_over_2x_render_wall_rate": common.ratio(
+                e2e["per_second"], CONCURRENCY * render["wall_per_second"]
+            ),
         },
     }
 

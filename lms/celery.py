@@ -36,7 +36,10 @@ class LmsCelery(Celery):
         return self.subclass_with_self(LmsBeat)
 
 
-app = LmsCelery("lms", task_cls="lms.jobs.task_base:LmsTask")
+# Celery's Django fixup with one rule changed: workers keep database connections between jobs
+# (lms/jobs/connections.py). Naming the fixups replaces Celery's built-in list, which holds
+# only the Django one.
+app = LmsCelery("lms", task_cls="lms.jobs.task_base:LmsTask", fixups=["lms.jobs.connections:fixup"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

@@ -91,7 +91,12 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+# A kept connection is checked (SELECT 1) before its first query of each request or job, and
+# replaced if it died while idle (server restarted, backend terminated).
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Worker processes keep their connections across jobs (lms/jobs/connections.py): a new
+# PostgreSQL connection per job was a third of a short job's cost.
+DB_WORKER_CONN_MAX_AGE = env.int("DB_WORKER_CONN_MAX_AGE", default=600)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A request or task never waits on the database forever.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"connect_timeout": env.int("DB_CONNECT_TIMEOUT", default=5)})
@@ -298,9 +303,17 @@ STUCK_JOB_MARGIN_SECONDS = env.int(
     "STUCK_JOB_MARGIN_SECONDS", default=CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
 )
 
-CELERY_RESULT_BACKEND = "django-db"
+# django-celery-results' database backend, each write one upsert (lms/jobs/result_store.py).
+CELERY_RESULT_BACKEND = "lms.jobs.result_store:ResultBackend"
+# Result rows commit without waiting for the WAL flush (lms/jobs/result_store.py says what a server
+# crash can cost); false makes them durable at commit like every other write.
+RESULT_STORE_ASYNC_COMMIT = env.bool("RESULT_STORE_ASYNC_COMMIT", default=True)
 CELERY_RESULT_EXTENDED = True
 CELERY_RESULT_EXPIRES = 3600
+# STARTED is written for jobs whose progress someone reads: every task by default (long jobs:
+# certificates, reports, archive, recalculations, fan-outs; the stuck-job sweep looks for their
+# STARTED rows). Short jobs opt out with track_started=False (the e-mail tasks: a STARTED write
+# was half of their result-store cost and nobody watches a 10 ms job start).
 CELERY_TASK_TRACK_STARTED = True
 # A result write that hits a dropped database connection reconnects and retries (bounded)
 # instead of failing the job's bookkeeping.

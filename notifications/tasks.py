@@ -29,6 +29,9 @@ EMAIL_TASK_OPTIONS = {
     "max_retries": 6,
     "soft_time_limit": 30,
     "time_limit": 60,
+    # No STARTED row: an e-mail job takes milliseconds and nobody watches one start; its
+    # result (SUCCESS, RETRY, FAILURE) is still stored. Long jobs keep track_started (settings).
+    "track_started": False,
 }
 
 

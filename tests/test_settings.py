@@ -138,7 +138,7 @@ def test_celery_is_configured_as_the_design_says():
         if hasattr(conf.result_expires, "total_seconds")
         else conf.result_expires == 3600
     )
-    assert conf.result_backend == "django-db"
+    assert conf.result_backend == "lms.jobs.result_store:ResultBackend"  # django-db, one statement per write
     assert conf.result_extended and conf.task_track_started
     assert conf.beat_scheduler == "lms.jobs.beat:LockedDatabaseScheduler"
     assert conf.beat_sync_every == 1

@@ -13,6 +13,8 @@ Modules:
 - dispatch:  the only way code enqueues; inline vs queued decided here; the outbox write/delete.
 - outbox:    the sweep that publishes jobs whose after-commit publish did not happen.
 - task_base: LmsTask, every task's base class; the database retry policy.
+- results:   the result store: django-celery-results' database backend, one upsert per write.
+- connections: workers keep database connections between jobs (Celery's Django fixup, one rule changed).
 - beat:      the database scheduler behind a single-beat lock, and beat's heartbeat.
 - leases:    a database lock with expiry (beat's lock when the broker is not Redis).
 - health:    bounded probes of the database, broker, workers and beat (GET /api/health/).

@@ -182,8 +182,16 @@ def outbox_write_many(jobs: Sequence[PendingJob]) -> None:
 
 def outbox_forget_many(task_ids: Sequence[str]) -> None:
     """Delete published jobs' outbox rows: one plain DELETE per OUTBOX_ROWS_PER_STATEMENT ids
-    (the ORM's delete() collects related objects first)."""
+    (the ORM's delete() collects related objects first).
+
+    After commit (autocommit, PostgreSQL) the DELETE's commit does not wait for the WAL flush: a
+    DELETE lost in a server crash leaves a published row, which the sweep publishes again under
+    the same task id, and jobs are idempotent. Inside a transaction (the sweep) it stays plain,
+    so the caller's commit stays synchronous.
+    """
     from django.db import connection
+
+    from lms.jobs.result_store import ASYNC_COMMIT_FROM_ITEM
 
     if not task_ids:
         return
@@ -191,9 +199,10 @@ def outbox_forget_many(task_ids: Sequence[str]) -> None:
     pk = fields["id"]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            using = "" if connection.in_atomic_block else f" USING {ASYNC_COMMIT_FROM_ITEM}"
             for start in range(0, len(task_ids), OUTBOX_ROWS_PER_STATEMENT):
                 chunk = [str(task_id) for task_id in task_ids[start : start + OUTBOX_ROWS_PER_STATEMENT]]
-                cursor.execute(f"DELETE FROM {table} WHERE {pk.column} = ANY(%s::uuid[])", [chunk])  # noqa: S608
+                cursor.execute(f"DELETE FROM {table}{using} WHERE {pk.column} = ANY(%s::uuid[])", [chunk])  # noqa: S608
             return
         for start in range(0, len(task_ids), OUTBOX_ROWS_PER_STATEMENT_OTHER):
             chunk = task_ids[start : start + OUTBOX_ROWS_PER_STATEMENT_OTHER]
