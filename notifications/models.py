@@ -108,6 +108,9 @@ class Announcement(models.Model):
     # (opted-out learners excluded) and when it happened (None: the fan-out has not run yet).
     recipients_total = models.PositiveIntegerField(default=0)
     fanned_out_at = models.DateTimeField(null=True, blank=True)
+    # The fan-out job's id: the one job an operator follows (GET /api/tasks/<id>/ gives its
+    # `progress`, reported by the chunk jobs; lms.jobs.progress).
+    fan_out_task_id = models.CharField(max_length=255, blank=True)
     # Touched by chunk jobs while they deliver (at most every few seconds): a `sending`
     # announcement whose heartbeat stopped is re-kicked by the periodic tick.
     heartbeat_at = models.DateTimeField(null=True, blank=True)

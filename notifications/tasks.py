@@ -92,13 +92,15 @@ def send_notification(self, notification_id: str) -> str:
 
 @shared_task(
     name="notifications.tasks.fan_out_announcement",
+    bind=True,
     ignore_result=False,
     soft_time_limit=300,
     time_limit=360,
     **DB_RETRY_OPTIONS,
 )
-def fan_out_announcement(announcement_id: str) -> dict:
-    return announcement_services.announcement_fan_out(announcement_id=announcement_id)
+def fan_out_announcement(self, announcement_id: str) -> dict:
+    # Its id is the one an operator follows: the chunk jobs report progress on it.
+    return announcement_services.announcement_fan_out(announcement_id=announcement_id, task_id=self.request.id or "")
 
 
 @shared_task(

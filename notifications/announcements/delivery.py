@@ -233,6 +233,7 @@ class _StatusWatch:
             if now - self._beat >= HEARTBEAT_SECONDS:
                 self._beat = now
                 Announcement.objects.filter(pk=self.announcement_id).update(heartbeat_at=timezone.now())
+                services.announcement_progress_report(announcement_id=self.announcement_id)
             self.status = (
                 Announcement.objects.filter(pk=self.announcement_id).values_list("status", flat=True).first()
                 or "deleted"
@@ -419,6 +420,7 @@ def announcement_deliver_chunk(*, announcement_id, chunk: int, final_attempt: bo
             dispatch_on_commit(deliver_announcement_chunk_task, str(announcement_id), chunk)
     elif not result.stopped:
         services.announcement_finish_if_done(announcement_id=announcement_id)
+    services.announcement_progress_report(announcement_id=announcement_id)
     return result
 
 

@@ -26,6 +26,7 @@ from courses.models import Course
 from enrollments.models import Enrollment
 from lms.errors import Conflict, InvalidInput
 from lms.jobs.dispatch import dispatch_many_on_commit, dispatch_on_commit
+from lms.jobs.progress import job_progress
 from lms.users.models import User
 from notifications.models import Announcement, AnnouncementRecipient, NotificationPreference
 
@@ -242,6 +243,20 @@ def _create_recipients(announcement: Announcement) -> None:
         cursor.execute(sql, params)
 
 
+def announcement_progress_report(*, announcement_id) -> bool:
+    """Report the announcement's `{done, total}` (recipients sent or failed, of those to mail) on
+    its fan-out job's result row, the one job an operator follows (lms.jobs.progress; throttled
+    there). Absolute counts from the ledger, so any chunk job may report, in any order."""
+    row = Announcement.objects.filter(pk=announcement_id).values("fan_out_task_id", "recipients_total").first()
+    if not row or not row["fan_out_task_id"]:
+        return False
+    done = AnnouncementRecipient.objects.filter(
+        announcement_id=announcement_id,
+        status__in=(AnnouncementRecipient.Status.SENT, AnnouncementRecipient.Status.FAILED),
+    ).count()
+    return job_progress(task_id=row["fan_out_task_id"], done=done, total=row["recipients_total"])
+
+
 def _pending_chunks(announcement_id) -> list[int]:
     return list(
         AnnouncementRecipient.objects.filter(
@@ -257,7 +272,7 @@ def _dispatch_chunks(announcement_id, chunks: list[int]) -> list[str]:
     return dispatch_many_on_commit(_tasks().deliver_announcement_chunk, [(str(announcement_id), c) for c in chunks])
 
 
-def announcement_fan_out(*, announcement_id, now: datetime | None = None) -> dict:
+def announcement_fan_out(*, announcement_id, task_id: str = "", now: datetime | None = None) -> dict:
     """Create the recipient ledger and queue its chunk jobs, once.
 
     Runs only for a `sending` announcement that was not fanned out yet; a redelivered job finds
@@ -279,7 +294,7 @@ def announcement_fan_out(*, announcement_id, now: datetime | None = None) -> dic
         ).count()
         chunks = -(-total // CHUNK_SIZE)
         Announcement.objects.filter(pk=announcement.pk).update(
-            recipients_total=total, fanned_out_at=now, heartbeat_at=now
+            recipients_total=total, fanned_out_at=now, heartbeat_at=now, fan_out_task_id=task_id or ""
         )
         _dispatch_chunks(announcement.pk, list(range(chunks)))
         if total == 0:
