@@ -24,7 +24,6 @@ from enrollments.events import enrollment_started, enrollments_completed
 from enrollments.models import Enrollment, LessonProgress
 from enrollments.progress import RecalculationResult
 from lms.errors import Conflict, NotFound
-from lms.jobs.dispatch import dispatch_many_on_commit
 from lms.jobs.singleton import dispatch_singleton_on_commit
 from lms.users.models import User
 
@@ -126,15 +125,6 @@ def course_progress_recalculate_later(*, course_id) -> str:
     return dispatch_singleton_on_commit(
         recalculate_course_progress_task, course_progress_singleton_key(course_id), str(course_id)
     )
-
-
-def course_progress_recalculate_many_later(*, course_ids) -> list[str]:
-    """Queue the recalculation of every course in `course_ids` as one batch (after commit):
-    one job per course, one outbox INSERT and one broker connection for all; returns the task
-    ids in order."""
-    from enrollments.tasks import recalculate_course_progress as recalculate_course_progress_task
-
-    return dispatch_many_on_commit(recalculate_course_progress_task, [(str(course_id),) for course_id in course_ids])
 
 
 def progress_cleanup_stale(*, now=None, max_batches: int | None = None) -> dict:

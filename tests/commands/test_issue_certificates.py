@@ -43,9 +43,16 @@ def test_course_filter_and_async(django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks() as callbacks:
         output = run("--course", str(wanted.course_id), "--async")
 
-    assert "Queued 1 certificate(s)" in output
-    assert [c.args for c in callbacks] == [(str(wanted.pk),)]
-    assert other.pk not in [c.args[0] for c in callbacks]
+    # one job with one id for the course, issuing its certificates and reporting progress
+    [batch] = callbacks
+    assert batch.task.name == "certificates.tasks.issue_course_certificates"
+    assert batch.args == (str(wanted.course_id),)
+    assert "Queued one job issuing 1 certificate(s)." in output
+    assert f"Task id: {batch.task_id}" in output
+    # run, it issues the course's certificate only
+    batch()
+    assert Certificate.objects.filter(enrollment=wanted).exists()
+    assert not Certificate.objects.filter(enrollment=other).exists()
 
 
 @pytest.mark.parametrize(

@@ -74,25 +74,26 @@ def test_recalculate_progress_async_queues_one_job_per_course(django_capture_on_
     with django_capture_on_commit_callbacks() as callbacks:
         output = run("recalculate_progress", "--course", str(course.pk), "--async")
 
-    assert "Queued 1 recalculation job(s)" in output
+    assert "Queued one job recalculating 1 course(s)." in output
     assert "Task id:" in output
     assert [c.task.name for c in callbacks] == ["enrollments.tasks.recalculate_course_progress"]
 
 
-def test_recalculate_progress_all_async_queues_every_course_in_batches(monkeypatch, django_capture_on_commit_callbacks):
-    # given five courses and batches of two
-    monkeypatch.setattr("enrollments.management.commands.recalculate_progress.COURSE_BATCH_SIZE", 2)
-    courses = [course_with_lessons(1) for _ in range(5)]
+def test_recalculate_progress_all_async_queues_one_job_that_reports_progress(django_capture_on_commit_callbacks):
+    # given five courses
+    for _ in range(5):
+        course_with_lessons(1)
 
     # when every course is queued
     with django_capture_on_commit_callbacks() as callbacks:
         output = run("recalculate_progress", "--all", "--async")
 
-    # then one job per course, sent as three batches (2 + 2 + 1)
-    assert "Queued 5 recalculation job(s)" in output
-    assert [len(batch.jobs) for batch in callbacks] == [2, 2, 1]
-    queued = [job.args for batch in callbacks for job in batch.jobs]
-    assert sorted(queued) == sorted((str(course.pk),) for course in courses)
+    # then one job with one id (the one an operator follows), which recalculates every course
+    [batch] = callbacks
+    [job] = batch.jobs
+    assert job.task.name == "enrollments.tasks.recalculate_all_progress"
+    assert "Queued one job recalculating 5 course(s)." in output
+    assert f"Task id: {job.task_id}" in output
 
 
 @pytest.mark.parametrize(
