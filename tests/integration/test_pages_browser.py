@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import authenticate
+from django.test import RequestFactory
 
 from lms.users import services
 from lms.users.models import User
@@ -82,6 +83,8 @@ def test_a_learner_confirms_their_address_in_a_browser(
 
 def test_a_learner_resets_their_password_in_a_browser(transactional_db, mail_links_to_live_server, browser, screenshot):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.expected_conditions import staleness_of
+    from selenium.webdriver.support.wait import WebDriverWait
 
     # given a learner who asked for a password reset and received its e-mail
     user = UserFactory(email="grace@example.com", full_name="Grace Hopper")
@@ -95,7 +98,9 @@ def test_a_learner_resets_their_password_in_a_browser(transactional_db, mail_lin
             element = browser.find_element(By.ID, field)
             element.clear()
             element.send_keys(value)
-        browser.find_element(By.ID, "change").click()
+        button = browser.find_element(By.ID, "change")
+        button.click()
+        WebDriverWait(browser, 10).until(staleness_of(button))  # the answer page has replaced the form
 
     # when they open the link and choose a weak password
     browser.get(link)
@@ -106,7 +111,9 @@ def test_a_learner_resets_their_password_in_a_browser(transactional_db, mail_lin
     errors = browser.find_element(By.ID, "new_password1-errors").text
     assert "too common" in errors and "entirely numeric" in errors
     screenshot("2-weak-password-refused")
-    assert authenticate(email=user.email, password=DEFAULT_PASSWORD) is not None
+    assert (
+        authenticate(RequestFactory().post("/api/auth/token/"), email=user.email, password=DEFAULT_PASSWORD) is not None
+    )
 
     # when they choose a good one
     new_password = "a-brand-new-Passw0rd-2027"
@@ -115,8 +122,8 @@ def test_a_learner_resets_their_password_in_a_browser(transactional_db, mail_lin
     # then it is changed: the new password works, the old one no longer does
     assert "Your password was changed" in browser.find_element(By.TAG_NAME, "h1").text
     screenshot("3-changed")
-    assert authenticate(email=user.email, password=new_password) is not None
-    assert authenticate(email=user.email, password=DEFAULT_PASSWORD) is None
+    assert authenticate(RequestFactory().post("/api/auth/token/"), email=user.email, password=new_password) is not None
+    assert authenticate(RequestFactory().post("/api/auth/token/"), email=user.email, password=DEFAULT_PASSWORD) is None
 
     # and the link, opened again, is spent
     browser.get(link)
@@ -152,3 +159,37 @@ def test_a_learner_opens_the_certificate_emails_links_in_a_browser(
     browser.get(verify_link)
     assert "Revoked on" in browser.find_element(By.TAG_NAME, "main").text
     screenshot("3-verification-page-revoked")
+
+
+def test_a_learner_unsubscribes_from_an_announcement_email_in_a_browser(
+    transactional_db, mail_links_to_live_server, browser, screenshot, django_capture_on_commit_callbacks
+):
+    from selenium.webdriver.common.by import By
+
+    from enrollments.models import Enrollment
+    from notifications.announcements import services as announcements
+    from notifications.announcements.preferences import preference_get
+
+    # given a learner of a course who received an announcement e-mail
+    course = CourseFactory(title="Reliable Background Jobs")
+    learner = UserFactory(email="grace@example.com")
+    Enrollment.objects.create(student=learner, course=course)
+    with django_capture_on_commit_callbacks(execute=True):
+        announcements.announcement_create(course=course, subject="Exam moved", body="Friday, 10:00.")
+    [message] = [m for m in mail_links_to_live_server.wait_for(1) if m["Subject"] == "Exam moved"]
+    link = link_in(message, "/unsubscribe/")
+    assert message["List-Unsubscribe"].strip() == f"<{link}>"
+
+    # when they open the link, the page asks first, and nothing has changed yet
+    browser.get(link)
+    screenshot("1-confirm-page")
+    assert "Stop receiving course announcements at grace@example.com?" in browser.find_element(By.TAG_NAME, "main").text
+    assert preference_get(user=learner).course_announcements is True
+
+    # when they press the button
+    browser.find_element(By.TAG_NAME, "button").click()
+
+    # then they are opted out, and the page says so
+    assert "Unsubscribed" in browser.find_element(By.TAG_NAME, "main").text
+    screenshot("2-unsubscribed")
+    assert preference_get(user=learner).course_announcements is False
