@@ -174,7 +174,7 @@ class Probes:
         if self.users and time.monotonic() >= self.next_at:
             user = self.users.pop(0)
             self.queued[user.email] = time.time()
-            dispatch_on_commit(send_password_reset_email_task, str(user.pk), uuid.uuid4().hex)
+            dispatch_on_commit(send_password_reset_email_task, user.email, uuid.uuid4().hex)
             self.next_at += PROBE_INTERVAL_SECONDS
 
     def latencies(self, *, timeout: float = 30) -> list[float]:
