@@ -3,9 +3,10 @@ import pytest
 from tests.processes import broker_purge, start_worker
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    """One real `celery -A lms worker` on every queue, shared by the integration tests."""
+    """One real `celery -A lms worker` on every queue, shared by the integration tests, and
+    stopped once they are done: tests after them count what reaches the broker's queues."""
     with django_db_blocker.unblock():
         broker_purge()
         worker = start_worker(name="it", tmp_dir=tmp_path_factory.mktemp("worker"))

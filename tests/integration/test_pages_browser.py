@@ -165,6 +165,8 @@ def test_a_learner_unsubscribes_from_an_announcement_email_in_a_browser(
     transactional_db, mail_links_to_live_server, browser, screenshot, django_capture_on_commit_callbacks
 ):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.expected_conditions import staleness_of
+    from selenium.webdriver.support.wait import WebDriverWait
 
     from enrollments.models import Enrollment
     from notifications.announcements import services as announcements
@@ -187,7 +189,9 @@ def test_a_learner_unsubscribes_from_an_announcement_email_in_a_browser(
     assert preference_get(user=learner).course_announcements is True
 
     # when they press the button
-    browser.find_element(By.TAG_NAME, "button").click()
+    button = browser.find_element(By.TAG_NAME, "button")
+    button.click()
+    WebDriverWait(browser, 10).until(staleness_of(button))  # the answer page has replaced the form
 
     # then they are opted out, and the page says so
     assert "Unsubscribed" in browser.find_element(By.TAG_NAME, "main").text
