@@ -36,6 +36,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from celery import Task
+from celery.app.amqp import AMQP
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -220,7 +221,6 @@ def outbox_forget(task_id: str) -> None:
 # them, computed per publish with two settings lookups: a quarter of a publish's CPU (measured:
 # 159 -> 119 us a message). For ids and flags, plain repr() is the same text.
 _PLAIN_TYPES = (str, int, float, bool, type(None))
-_REPR_MAX_CHARS = 1024  # Celery's own limit (AMQP.argsrepr_maxsize)
 
 
 def _plain_reprs(args, kwargs) -> dict:
@@ -228,7 +228,7 @@ def _plain_reprs(args, kwargs) -> dict:
     if not all(type(value) in _PLAIN_TYPES for value in (*args, *kwargs.values())):
         return {}
     argsrepr, kwargsrepr = repr(list(args)), repr(kwargs)
-    if len(argsrepr) > _REPR_MAX_CHARS or len(kwargsrepr) > _REPR_MAX_CHARS:
+    if len(argsrepr) > AMQP.argsrepr_maxsize or len(kwargsrepr) > AMQP.kwargsrepr_maxsize:  # else Celery's cut
         return {}
     return {"argsrepr": argsrepr, "kwargsrepr": kwargsrepr}
 

@@ -15,13 +15,13 @@ What a row holds that the console uses:
 import ast
 import json
 
+from celery.app.amqp import AMQP
 from django_celery_results.models import TaskResult
 
 from lms.errors import Conflict
 
-# Celery cuts argsrepr/kwargsrepr at this many characters (celery.app.amqp.AMQP.argsrepr_maxsize);
-# a stored repr this long may have been cut.
-REPR_MAX_CHARS = 1024
+# Celery cuts argsrepr/kwargsrepr at this many characters; a stored repr this long may have been cut.
+REPR_MAX_CHARS = AMQP.argsrepr_maxsize
 
 
 def json_decode(value: str | None):

@@ -13,10 +13,14 @@ pytestmark = pytest.mark.integration
 CREDENTIALS = ("ops", "a-long-flower-password")
 
 
-def test_flower_started_outside_the_project_folder_refuses_without_credentials(tmp_path):
-    # given a working directory with no flowerconfig.py, the project only on PYTHONPATH
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
+@pytest.mark.parametrize("folder", ["project", "elsewhere"])
+def test_flower_refuses_to_start_without_credentials_from_any_folder(tmp_path, folder):
+    # given a working directory: the project's (with flowerconfig.py), or one with no
+    # flowerconfig.py and the project only on PYTHONPATH
+    elsewhere = None
+    if folder == "elsewhere":
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
 
     # when Flower is started there with no FLOWER_BASIC_AUTH and DEBUG off
     process = start_flower(
