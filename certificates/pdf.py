@@ -19,8 +19,9 @@ Arabic letters, Devanagari conjuncts, marks placed on their letters. Copying or 
 text gives it back in logical order. A character no font of the family has (emoji, rarer
 scripts) becomes U+FFFD, so rendering never fails.
 
-Speed (measured per script in docs/benchmarks.md): the QR code is encoded with segno and drawn
-as one filled path whose rectangles are the dark modules merged into horizontal runs and then
+Speed (measured per script in docs/benchmarks.md): the QR code is encoded by zxing-cpp (C++,
+with the standard's choice of the best of eight masks, which a pure-Python encoder spent most of
+a render on) and drawn as one filled path whose rectangles are the dark modules merged into horizontal runs and then
 stacked vertically, under half the operations of drawing module by module. rl-accel (a runtime
 requirement) gives reportlab C versions of its number formatting and string widths; without it a
 render takes ~25 % longer.
@@ -32,7 +33,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import segno
+import zxingcpp
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.pdfgen.canvas import Canvas
 
@@ -110,17 +111,14 @@ URL_SIZE = 8
 URL_GAP = 10  # from the QR code's bottom dark module down to the URL's baseline
 URL_MAX_WIDTH = CONTENT_WIDTH / 2
 
-# Error correction M (15 % of the symbol may be damaged), raised to Q or H by segno when that fits
-# in the same version. Q outright costs a version step for a typical verify URL: smaller
-# modules on paper and a ~20 % slower render (docs/benchmarks.md). Quiet zone of 4 modules:
-# the minimum ISO/IEC 18004 requires.
+# Error correction M (15 % of the symbol may be damaged), raised to Q or H when that fits in the
+# same version (QR_BOOST_ERROR). Q outright costs a version step for a typical verify URL:
+# smaller modules on paper (docs/benchmarks.md). Quiet zone of 4 modules: the minimum ISO/IEC
+# 18004 requires.
 QR_ERROR = "m"
 QR_BOOST_ERROR = True
+QR_LEVELS = "LMQH"
 QR_QUIET_ZONE = 4
-# None: segno scores all eight data masks and keeps the best, as ISO/IEC 18004 asks. That is
-# over half of a render; a fixed mask would be ~2.5x faster but can leave blotches or
-# finder-like patterns that make some codes harder to read, and the render is fast enough.
-QR_MASK = None
 
 NAVY = (0.12, 0.23, 0.37)
 GOLD = (0.72, 0.53, 0.04)
@@ -259,14 +257,41 @@ def _draw_frame(canvas: Canvas) -> None:
 # --- QR code ---------------------------------------------------------------------------------
 
 
-def qr_rectangles(data: str, *, error: str = QR_ERROR, mask: int | None = QR_MASK) -> tuple[int, list[Rect]]:
+# zxing-cpp's images are 0 for a dark module and 255 for a light one.
+_DARK_AS_ONE = bytes([1] + [0] * 255)
+
+
+def qr_matrix(data: str, *, error: str = QR_ERROR) -> list[bytes]:
+    """The QR code for `data` as rows of modules, 1 dark and 0 light, without the quiet zone.
+
+    Encoded by zxing-cpp (C++): the smallest version for the data, with the mask of the lowest
+    penalty of all eight, as ISO/IEC 18004 asks, in about a twentieth of the time of a pure
+    Python encoder (docs/benchmarks.md). Same input, same modules.
+    """
+    level = error.upper()
+    levels = QR_LEVELS[QR_LEVELS.index(level) :] if QR_BOOST_ERROR else level
+    chosen = None
+    for level in levels:
+        image = zxingcpp.create_barcode(data, zxingcpp.BarcodeFormat.QRCode, ec_level=level).to_image(
+            scale=1, add_quiet_zones=False
+        )
+        if chosen is not None and memoryview(image).shape != memoryview(chosen).shape:
+            break  # a stronger level would need a bigger symbol: keep the one before
+        chosen = image
+    side = memoryview(chosen).shape[0]
+    modules = memoryview(chosen).tobytes().translate(_DARK_AS_ONE)
+    return [modules[start : start + side] for start in range(0, side * side, side)]
+
+
+def qr_rectangles(data: str, *, error: str = QR_ERROR, encode: Callable = qr_matrix) -> tuple[int, list[Rect]]:
     """The QR code for `data`: its side in modules, and rectangles covering its dark modules.
 
     Each row's dark modules are merged into runs, and a run identical to one in the row above
     extends that rectangle down: a version-4 code is ~230 rectangles instead of ~560 dark modules.
     Coordinates count columns from the left and rows from the top, without the quiet zone.
+    `encode(data, error=...)` gives the rows of modules (qr_matrix; a benchmark swaps it).
     """
-    matrix = segno.make(data, error=error, boost_error=QR_BOOST_ERROR, micro=False, mask=mask).matrix
+    matrix = encode(data, error=error)
     side = len(matrix)
     rects: list[list[int]] = []
     open_above: dict[tuple[int, int], list[int]] = {}
@@ -297,13 +322,13 @@ def draw_qr_code(
     y: float,
     size: float,
     error: str = QR_ERROR,
-    mask: int | None = QR_MASK,
+    encode: Callable = qr_matrix,
 ) -> tuple[float, float, float]:
     """Draw the QR code for `data` in the square (x, y, size), quiet zone included.
 
     Returns the bottom-left corner and side of the dark area, for aligning a caption.
     """
-    side, rects = qr_rectangles(data, error=error, mask=mask)
+    side, rects = qr_rectangles(data, error=error, encode=encode)
     module = size / (side + 2 * QR_QUIET_ZONE)
     left = x + QR_QUIET_ZONE * module
     top = y + size - QR_QUIET_ZONE * module

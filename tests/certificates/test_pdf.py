@@ -5,6 +5,7 @@ import pypdf
 import pypdfium2
 import pytest
 import segno
+import segno.encoder as segno_encoder
 import zxingcpp
 from reportlab.pdfbase import pdfmetrics
 
@@ -131,9 +132,9 @@ def test_render_certificate_pdf_qr_code_decodes_to_verify_url(verify_url):
     assert [(barcode.format, barcode.text) for barcode in barcodes] == [(zxingcpp.BarcodeFormat.QRCode, verify_url)]
 
 
-def test_qr_rectangles_cover_exactly_segnos_dark_modules():
+def test_qr_rectangles_cover_exactly_the_encoders_dark_modules():
     # given
-    expected = segno.make(VERIFY_URL, error=pdf.QR_ERROR, boost_error=pdf.QR_BOOST_ERROR, micro=False).matrix
+    expected = pdf.qr_matrix(VERIFY_URL)
 
     # when
     side, rects = qr_rectangles(VERIFY_URL)
@@ -147,6 +148,52 @@ def test_qr_rectangles_cover_exactly_segnos_dark_modules():
     assert side == len(expected)
     assert covered == [list(row) for row in expected]
     assert len(rects) < sum(map(sum, expected)) / 2  # merged, not one rectangle per module
+
+
+# Numeric data, which both encoders lay out bit for bit alike (for some other data their padding
+# differs, and then no candidate matches).
+@pytest.mark.parametrize(
+    "data", ["8675309", "20261201123456789", "31415926535897932384626433832795028841971", "1234567890" * 5]
+)
+def test_qr_matrix_keeps_the_mask_of_lowest_penalty(data, monkeypatch):
+    # given the same data at the same level and version under each of the eight masks, drawn
+    # by another encoder (segno), and that encoder's ISO/IEC 18004 penalty score of each
+    monkeypatch.setattr(pdf, "QR_BOOST_ERROR", False)
+    ours = [tuple(row) for row in pdf.qr_matrix(data, error="m")]
+    options = {"error": "m", "boost_error": False, "micro": False}
+    version = segno.make(data, **options).version
+    candidates = [segno.make(data, **options, mask=k, version=version) for k in range(8)]
+    penalty = {k: sum(segno_encoder.mask_scores([bytearray(r) for r in c.matrix], len(ours), len(ours)))
+               for k, c in enumerate(candidates)}  # fmt: skip
+
+    # then ours is one of them, and the one of lowest penalty
+    (chosen,) = [k for k, c in enumerate(candidates) if [tuple(r) for r in c.matrix] == ours]
+    assert penalty[chosen] == min(penalty.values()), penalty
+
+
+def test_qr_error_correction_is_raised_while_the_symbol_keeps_its_size():
+    # given a short URL, which fits version 2 at M, and whose Q and H need a bigger symbol
+    short = "https://a.example/v/1/"
+    sizes = {level: len(pdf.qr_matrix(short, error=level)) for level in "mqh"}
+
+    # when / then: M was raised as far as the same side allows, and never to a bigger symbol
+    boosted = [level for level in "qh" if sizes[level] == sizes["m"]]
+    decoded = zxingcpp.read_barcode(qr_image(pdf.qr_matrix(short)))
+    assert decoded.text == short
+    assert decoded.ec_level == (boosted[-1].upper() if boosted else "M")
+
+
+def qr_image(rows: list[bytes], *, scale: int = 8):
+    """`rows` of modules (1 dark) as a black-on-white PIL image with a 4-module quiet zone."""
+    from PIL import Image
+
+    side = len(rows) + 8
+    image = Image.new("L", (side, side), 255)
+    for y, row in enumerate(rows):
+        for x, dark in enumerate(row):
+            if dark:
+                image.putpixel((x + 4, y + 4), 0)
+    return image.resize((side * scale, side * scale), Image.NEAREST)
 
 
 def test_text_runs_picks_the_noto_font_that_has_each_script():
