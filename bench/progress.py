@@ -35,8 +35,10 @@ reset (stale, active, outbox and queue emptied) before each:
 - on the smallest size, `naive loop`: the per-enrollment ORM loop above plus stock Celery's
   `on_commit(partial(generate_certificate.delay, id))` per completion (what a plain Celery project writes).
 Afterwards a real worker (`celery -A lms worker -Q certificates -c 2`) drains the jobs of the last
-`command` run when there are at most --drain-max of them: certificates, distinct enrollments and
-successful results are counted (each must equal the completions).
+`command` run when there are at most --drain-max of them: the jobs are `generate_certificates`
+of CERTIFICATES_PER_JOB enrollments each; every job must succeed, and certificates, distinct
+enrollments, PDF files and the enrollments the results say they issued must each equal the
+completions.
 """
 
 import argparse
@@ -55,7 +57,7 @@ TARGET_SECONDS_100K = 5.0
 TARGET_RATIO = 100
 # The completions case: enrollment n has done every lesson when n % COMPLETION_EVERY == 0 (5 %).
 COMPLETION_EVERY = 20
-# Most certificate jobs a worker drains after the completions case (~60 a second on 2 processes).
+# Most certificates a worker drains after the completions case (~200 a second on 2 processes).
 DRAIN_MAX = 5_000
 
 

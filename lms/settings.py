@@ -172,6 +172,9 @@ USE_TZ = True
 STALE_PROGRESS_DAYS = env.int("STALE_PROGRESS_DAYS", default=90)
 # Seconds the certificate e-mail's sign-in-free PDF link works (signed, django.core.signing).
 CERTIFICATE_LINK_MAX_AGE = env.int("CERTIFICATE_LINK_MAX_AGE", default=30 * 24 * 60 * 60)
+# Certificates one `generate_certificates` job issues when many enrollments complete at once: one
+# message, one result row and one commit for this many PDFs (certificates.signals).
+CERTIFICATES_PER_JOB = env.int("CERTIFICATES_PER_JOB", default=25)
 
 # --- Static and media -----------------------------------------------------------------------
 
@@ -341,6 +344,7 @@ CELERY_TASK_ROUTES = {
     "notifications.tasks.deliver_announcement_chunk": {"queue": "bulk"},
     "notifications.tasks.announcements_tick": {"queue": "default"},
     "certificates.tasks.generate_certificate": {"queue": "certificates"},
+    "certificates.tasks.generate_certificates": {"queue": "certificates"},
     "certificates.tasks.revoke_certificate": {"queue": "certificates"},
     "certificates.tasks.issue_course_certificates": {"queue": "certificates"},
     "enrollments.tasks.recalculate_course_progress": {"queue": "progress"},

@@ -22,7 +22,7 @@ import logging
 import mimetypes
 import posixpath
 import smtplib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -34,7 +34,7 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from lms.jobs.dispatch import dispatch_on_commit
+from lms.jobs.dispatch import dispatch_many_on_commit, dispatch_on_commit
 from lms.users.models import User
 from lms.users.services import email_verification_link, password_reset_link, user_lock_active_by_email
 from notifications.models import Notification
@@ -84,6 +84,22 @@ def notification_render(*, kind: str, context: dict) -> RenderedMessage:
     )
 
 
+def _rendered_row(
+    *, user: User, kind: str, dedupe_key: str, context: dict | None, attachment: str = ""
+) -> Notification:
+    """An unsaved row for the event, its subject and bodies rendered from the kind's templates."""
+    message = notification_render(kind=kind, context={"user": user, **(context or {})})
+    return Notification(
+        user=user,
+        kind=kind,
+        dedupe_key=dedupe_key,
+        subject=message.subject,
+        body=message.body,
+        body_html=message.body_html,
+        attachment=attachment,
+    )
+
+
 def notification_create(
     *, user: User, kind: str, dedupe_key: str, context: dict | None = None, attachment: str = ""
 ) -> Notification:
@@ -94,18 +110,11 @@ def notification_create(
     existing = Notification.objects.filter(dedupe_key=dedupe_key).first()
     if existing is not None:
         return existing
-    message = notification_render(kind=kind, context={"user": user, **(context or {})})
+    notification = _rendered_row(user=user, kind=kind, dedupe_key=dedupe_key, context=context, attachment=attachment)
     try:
         with transaction.atomic():
-            return Notification.objects.create(
-                user=user,
-                kind=kind,
-                dedupe_key=dedupe_key,
-                subject=message.subject,
-                body=message.body,
-                body_html=message.body_html,
-                attachment=attachment,
-            )
+            notification.save(force_insert=True)
+            return notification
     except IntegrityError:  # a concurrent job created it first
         return Notification.objects.get(dedupe_key=dedupe_key)
 
@@ -122,6 +131,25 @@ def notification_send(
     if notification.status == Notification.Status.PENDING:
         dispatch_on_commit(send_notification_task, str(notification.pk))
     return notification
+
+
+def notifications_send_new(*, kind: str, events: Sequence[tuple[User, str, dict]]) -> list[Notification]:
+    """Rows for events that happened in the caller's transaction, e.g. certificates it just
+    created: each (user, dedupe_key, context) rendered, all inserted by one statement, their
+    e-mails queued as one batch after commit (dispatch_many_on_commit).
+
+    A new event has no row yet, so nothing is looked up first; a row there already breaks the
+    unique `dedupe_key` and the caller's transaction fails whole, to be retried.
+    """
+    from notifications.tasks import send_notification as send_notification_task
+
+    notifications = [
+        _rendered_row(user=user, kind=kind, dedupe_key=dedupe_key, context=context)
+        for user, dedupe_key, context in events
+    ]
+    Notification.objects.bulk_create(notifications)
+    dispatch_many_on_commit(send_notification_task, [(str(notification.pk),) for notification in notifications])
+    return notifications
 
 
 # --- The account e-mails (one row per event) ------------------------------------------------

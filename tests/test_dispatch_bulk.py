@@ -5,9 +5,11 @@ Queued-mode tests publish to the test broker (TEST_BROKER_URL's Redis database),
 and after; the fault suite (tests/faults/test_bulk_dispatch.py) stops and kills real services.
 """
 
-import uuid
+import json
+import math
 
 import pytest
+from django.conf import settings
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django_celery_results.models import TaskResult
@@ -22,7 +24,7 @@ from notifications.tasks import send_welcome_email
 from tests.faults.data import learners_with_stale_progress
 from tests.processes import broker_purge, queue_sizes
 
-GENERATE = "certificates.tasks.generate_certificate"
+GENERATE = "certificates.tasks.generate_certificates"
 
 
 @pytest.fixture
@@ -54,8 +56,9 @@ def test_bulk_completion_costs_the_same_statements_for_1_and_1000_certificates(q
     assert (len(first.newly_completed), len(second.newly_completed)) == (1, 1_000)
     kinds = [[q["sql"].split()[0] for q in queries.captured_queries] for queries in (few, many)]
     assert kinds[0] == kinds[1] == ["BEGIN", "SELECT", "WITH", "INSERT", "COMMIT", "DELETE"]
-    # and every job reached the broker, with nothing left in the outbox
-    assert queue_sizes()["certificates"] == 1_001
+    # and every job reached the broker (the certificates in jobs of CERTIFICATES_PER_JOB), with
+    # nothing left in the outbox
+    assert queue_sizes()["certificates"] == 1 + math.ceil(1_000 / settings.CERTIFICATES_PER_JOB)
     assert not OutboxMessage.objects.exists()
 
 
@@ -170,13 +173,15 @@ def test_inline_bulk_completion_issues_every_certificate_once_with_its_result():
     services.course_progress_recalculate(course_id=course.pk)
     services.course_progress_recalculate(course_id=course.pk)
 
-    # then each enrollment got one certificate, and each job its own stored result
-    enrollment_ids = set(Enrollment.objects.filter(course=course).values_list("pk", flat=True))
-    assert set(Certificate.objects.values_list("enrollment_id", flat=True)) == enrollment_ids
+    # then each enrollment got one certificate, issued by one job (of CERTIFICATES_PER_JOB
+    # enrollments) whose stored result names it, and the second run issued nothing
+    enrollment_ids = {str(pk) for pk in Enrollment.objects.filter(course=course).values_list("pk", flat=True)}
+    assert {str(pk) for pk in Certificate.objects.values_list("enrollment_id", flat=True)} == enrollment_ids
     assert Certificate.objects.count() == 30
-    results = TaskResult.objects.filter(task_name=GENERATE, status="SUCCESS")
-    assert results.count() == 30
-    assert {uuid.UUID(r.task_args.strip("()'[]\",")) for r in results} == enrollment_ids
+    results = [json.loads(r.result) for r in TaskResult.objects.filter(task_name=GENERATE, status="SUCCESS")]
+    assert len(results) == math.ceil(30 / settings.CERTIFICATES_PER_JOB)
+    issued = [enrollment_id for result in results for enrollment_id in result["issued"]]
+    assert sorted(issued) == sorted(enrollment_ids)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -128,7 +129,8 @@ def test_bench_progress_smoke_recalculates_with_a_constant_number_of_statements(
     for size in sizes:
         figures = completions[size]
         assert figures["completions"] == int(size) // 20
-        assert figures["queued"] == [figures["completions"]] and figures["left_in_outbox"] == 0
+        jobs = -(-figures["completions"] // settings.CERTIFICATES_PER_JOB)  # certificates in jobs of 25
+        assert figures["queued"] == [jobs] and figures["left_in_outbox"] == 0
         assert figures["drained"]["exactly_once"] is True
     assert completions[sizes[0]]["naive_loop_statements"] > completions[sizes[0]]["command_statements"][0]
 
@@ -139,11 +141,15 @@ def test_bench_certificates_e2e_smoke_issues_every_certificate(transactional_db,
     report = run_bench("certificates_e2e", tmp_path / "certificates_e2e.json")
 
     # then
+    # then both paths issued every certificate, the fan-out one in one job of up to 25
     (round_,) = report["rounds_detail"]
-    assert round_["e2e"]["certificates_issued"] == round_["e2e"]["pdf_files_total"] == 6
-    assert round_["e2e"]["emails_left_queued"] == 6
+    assert round_["fan_out"]["certificates_issued"] == round_["single"]["certificates_issued"] == 6
+    assert round_["fan_out"]["jobs"] == 1 and round_["single"]["jobs"] == 6
+    assert round_["single"]["pdf_files_total"] == 12  # both modes' files, in one folder
+    assert round_["fan_out"]["emails_left_queued"] == round_["single"]["emails_left_queued"] == 6
     assert round_["render"]["per_core_per_second"] > 0
-    assert report["summary"]["ratios"]["e2e_cpu_over_render_cpu"] > 0
+    assert report["summary"]["fan_out_ratios"]["cpu_over_render_cpu"] > 0
+    assert report["summary"]["fan_out_over_single"] > 0
 
 
 @pytest.mark.integration

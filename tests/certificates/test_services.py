@@ -76,7 +76,7 @@ def test_a_failed_transaction_leaves_no_file_behind(monkeypatch):
     def broken_notification(**kwargs):
         raise RuntimeError("database went away mid-transaction")
 
-    monkeypatch.setattr(services, "notification_send", broken_notification)
+    monkeypatch.setattr(services, "notifications_send_new", broken_notification)
 
     with pytest.raises(RuntimeError):
         services.certificate_issue(enrollment_id=enrollment.pk)
@@ -142,7 +142,7 @@ def test_completion_enqueues_the_certificate_after_commit(django_capture_on_comm
         )
         assert not Certificate.objects.exists()  # nothing before the commit
 
-    assert "certificates.tasks.generate_certificate" in [c.task.name for c in callbacks]
+    assert "certificates.tasks.generate_certificates" in [c.task.name for c in callbacks]
     assert Certificate.objects.filter(enrollment=enrollment).exists()
 
 

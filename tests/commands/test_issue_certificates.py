@@ -67,17 +67,21 @@ def test_errors_say_what_to_do(args, message):
         run(*args)
 
 
-def test_async_queues_in_batches_one_job_per_enrollment(monkeypatch, django_capture_on_commit_callbacks):
-    # given three completed enrollments without certificates and batches of two
-    monkeypatch.setattr("certificates.management.commands.issue_certificates.QUEUE_BATCH_SIZE", 2)
-    enrollments = [completed_enrollment(title=f"Course {i}") for i in range(3)]
+def test_async_queues_outbox_batches_of_certificate_jobs(settings, monkeypatch, django_capture_on_commit_callbacks):
+    # given five completed enrollments without certificates, outbox batches of four
+    # enrollments and certificate jobs of two
+    monkeypatch.setattr("certificates.management.commands.issue_certificates.QUEUE_BATCH_SIZE", 4)
+    settings.CERTIFICATES_PER_JOB = 2
+    enrollments = [completed_enrollment(title=f"Course {i}") for i in range(5)]
 
     # when their certificates are queued
     with django_capture_on_commit_callbacks() as callbacks:
         output = run("--async")
 
-    # then one job per enrollment, in two batches
-    assert "Queued 3 certificate(s)" in output
-    assert [len(batch.jobs) for batch in callbacks] == [2, 1]
-    queued = sorted(job.args[0] for batch in callbacks for job in batch.jobs)
+    # then two outbox batches (4 + 1 enrollments) of generate_certificates jobs (2 + 2, then 1),
+    # every enrollment in exactly one job
+    assert "Queued 5 certificate(s)" in output
+    assert [[len(job.args[0]) for job in batch.jobs] for batch in callbacks] == [[2, 2], [1]]
+    assert {batch.task.name for batch in callbacks} == {"certificates.tasks.generate_certificates"}
+    queued = sorted(pk for batch in callbacks for job in batch.jobs for pk in job.args[0])
     assert queued == sorted(str(e.pk) for e in enrollments)

@@ -262,6 +262,8 @@ class Stack:
 
         if any(queue_sizes(self.broker_url).values()) or OutboxMessage.objects.exists():
             return False
+        if self.broker_url.startswith("redis") and redis.Redis.from_url(self.broker_url).hlen("unacked"):
+            return False  # delivered to a worker that died: back in its queue after the visibility timeout
         names = [p.name for p in self.processes if p.name.startswith("fault") and p.alive()]
         if not names:
             return True
@@ -327,12 +329,14 @@ def check_invariants(stack: Stack, *, label: str, expect_certificates: int | Non
         "pdf_files": len(files),
         "emails": sum(mails.values()),
         "queued": sum(queue_sizes(stack.broker_url).values()),
+        "unsent": Notification.objects.filter(status="pending").count(),
         "outbox": OutboxMessage.objects.count(),
     }
     report(f"[{label}] invariants: " + ", ".join(f"{k} = {v}" for k, v in counts.items()))
     assert counts["lost"] == 0 and counts["duplicated"] == 0, counts
     assert counts["pdf_files"] == counts["certificates"], "a PDF without its row (or the reverse)"
     assert counts["queued"] == 0 and counts["outbox"] == 0, "queues not drained"
+    assert counts["unsent"] == 0, "e-mails left pending with no job to send them"
     assert progress_ok, "stored progress differs from a from-scratch recompute"
     if expect_certificates is not None:
         assert counts["certificates"] == expect_certificates

@@ -15,7 +15,9 @@ from tests.faults.data import learners_with_stale_progress
 from tests.faults.infra import check_invariants, queue_sizes, report
 from tests.processes import ROOT, wait_for
 
-GENERATE = "certificates.tasks.generate_certificate"
+GENERATE = "certificates.tasks.generate_certificates"
+# Certificates a job in these tests: several jobs per batch, so a kill lands between them.
+PER_JOB = 4
 
 
 def recalculate_in_a_command(stack, course) -> str:
@@ -29,7 +31,9 @@ def recalculate_in_a_command(stack, course) -> str:
 
 
 def certificate_results(course) -> dict[str, int]:
-    """For each enrollment of `course`: how many successful certificate jobs the result store holds."""
+    """For each enrollment of `course`: how many successful certificate jobs the result store
+    holds for it (a job of several enrollments counts for each; a job delivered twice is one
+    task id, so one result)."""
     results = list(TaskResult.objects.filter(task_name=GENERATE, status="SUCCESS").values_list("task_args", flat=True))
     enrollment_ids = [str(pk) for pk in Enrollment.objects.filter(course=course).values_list("pk", flat=True)]
     return {pk: sum(pk in args for args in results) for pk in enrollment_ids}
@@ -37,7 +41,7 @@ def certificate_results(course) -> dict[str, int]:
 
 def test_bulk_completion_with_redis_down_waits_in_the_outbox_and_is_published_once(stack_for, redis_server):
     # given 40 learners who finished a course while their stored progress is stale
-    stack = stack_for(redis_server.url)
+    stack = stack_for(redis_server.url, CERTIFICATES_PER_JOB=str(PER_JOB))
     course = learners_with_stale_progress(40, lessons_done=2, lessons=2, passwords=False)
 
     # when Redis stops and the course is recalculated, completing all 40 at once
@@ -47,11 +51,13 @@ def test_bulk_completion_with_redis_down_waits_in_the_outbox_and_is_published_on
     output = recalculate_in_a_command(stack, course)
     report(f"recalculation with Redis down took {time.monotonic() - started:.1f}s: {output}")
 
-    # then the completions committed and every certificate job waits in the outbox, one row each
+    # then the completions committed and every certificate job waits in the outbox, one row
+    # each: 10 jobs of 4, every enrollment in one of them
     assert Enrollment.objects.filter(course=course, status="completed").count() == 40
     waiting = list(OutboxMessage.objects.values_list("task_name", "args"))
-    assert len(waiting) == 40 and {name for name, _ in waiting} == {GENERATE}
-    assert {args[0] for _, args in waiting} == {str(pk) for pk in Enrollment.objects.values_list("pk", flat=True)}
+    assert len(waiting) == 10 and {name for name, _ in waiting} == {GENERATE}
+    batched = sorted(pk for _, (batch,) in waiting for pk in batch)
+    assert batched == sorted(str(pk) for pk in Enrollment.objects.values_list("pk", flat=True))
 
     # when Redis is back (empty) and the outbox is swept twice
     redis_server.start()
@@ -59,10 +65,11 @@ def test_bulk_completion_with_redis_down_waits_in_the_outbox_and_is_published_on
     first, second = outbox_dispatch_pending(grace_seconds=0), outbox_dispatch_pending(grace_seconds=0)
 
     # then each job was published exactly once, before any worker ran
-    assert first == {"published": 40, "remaining": 0} and second == {"published": 0, "remaining": 0}
-    assert queue_sizes(stack.broker_url)["certificates"] == 40
+    assert first == {"published": 10, "remaining": 0} and second == {"published": 0, "remaining": 0}
+    assert queue_sizes(stack.broker_url)["certificates"] == 10
 
-    # and a worker issues every certificate once, each job visible in the result store
+    # and a worker issues every certificate once, each job visible in the result store with
+    # the certificates it issued
     stack.worker(concurrency=2)
     wait_for(lambda: Certificate.objects.count() == 40 and stack.drained(), timeout=90, what="all certificates")
     check_invariants(stack, label="bulk dispatch, redis outage", expect_certificates=40)
@@ -73,15 +80,18 @@ def test_sigkill_of_the_worker_mid_bulk_batch_loses_and_duplicates_nothing(stack
     # given a worker issuing certificates slowly (0.5 s each), with a short redelivery timeout
     visibility, scan_every = 6, 1
     stack = stack_for(
-        broker_url, CELERY_VISIBILITY_TIMEOUT=str(visibility), CELERY_UNACKED_RESTORE_INTERVAL=str(scan_every)
+        broker_url,
+        CELERY_VISIBILITY_TIMEOUT=str(visibility),
+        CELERY_UNACKED_RESTORE_INTERVAL=str(scan_every),
+        CERTIFICATES_PER_JOB=str(PER_JOB),
     )
     course = learners_with_stale_progress(24, lessons_done=2, lessons=2, passwords=False)
     worker = stack.worker(concurrency=2, LMS_FAULT_CERTIFICATE_DELAY="0.5")
 
-    # when one recalculation completes all 24 at once (one batch of 24 jobs), and the whole
-    # worker is SIGKILLed while it is in the middle of that batch
+    # when one recalculation completes all 24 at once (one batch of 6 jobs of 4), and the whole
+    # worker is SIGKILLed while it is in the middle of that batch, with jobs half done
     recalculate_in_a_command(stack, course)
-    wait_for(lambda: Certificate.objects.count() >= 2, timeout=30, what="the batch to be under way")
+    wait_for(lambda: Certificate.objects.count() >= PER_JOB, timeout=30, what="the batch to be under way")
     worker.kill_group()
     killed_at, issued_before = time.monotonic(), Certificate.objects.count()
     report(f"injected: SIGKILL worker group {worker.proc.pid} after {issued_before} of 24 certificates")
@@ -112,7 +122,7 @@ call_command("recalculate_progress", "--course", sys.argv[1])
 
 def test_publisher_killed_between_publish_and_outbox_delete_duplicates_nothing(stack_for, redis_server):
     # given 30 learners who finished a course while their stored progress is stale
-    stack = stack_for(redis_server.url)
+    stack = stack_for(redis_server.url, CERTIFICATES_PER_JOB=str(PER_JOB))
     course = learners_with_stale_progress(30, lessons_done=2, lessons=2, passwords=False)
 
     # when the recalculating process dies after its batch was published, before the DELETE
@@ -123,13 +133,13 @@ def test_publisher_killed_between_publish_and_outbox_delete_duplicates_nothing(s
     assert done.returncode == 9, done.stderr[-4000:]
     report("injected: the publishing process killed between the batch's publish and its outbox DELETE")
 
-    # then the 30 jobs are on the broker and still in the outbox
-    assert queue_sizes(stack.broker_url)["certificates"] == 30
-    assert OutboxMessage.objects.count() == 30
+    # then the 8 jobs (30 certificates, 4 a job) are on the broker and still in the outbox
+    assert queue_sizes(stack.broker_url)["certificates"] == 8
+    assert OutboxMessage.objects.count() == 8
 
     # when the sweep publishes them again (same task ids) and a worker drains both copies
-    assert outbox_dispatch_pending(grace_seconds=0) == {"published": 30, "remaining": 0}
-    assert queue_sizes(stack.broker_url)["certificates"] == 60
+    assert outbox_dispatch_pending(grace_seconds=0) == {"published": 8, "remaining": 0}
+    assert queue_sizes(stack.broker_url)["certificates"] == 16
     stack.worker(concurrency=2)
 
     # then each certificate was issued once, with one result per job

@@ -51,9 +51,9 @@ def test_completing_the_last_lesson_issues_a_certificate_on_the_worker(live_work
     )
     queues = {
         name: json.loads(TaskResult.objects.get(task_name=name, status="SUCCESS").meta)["queue"]
-        for name in ("certificates.tasks.generate_certificate", "notifications.tasks.send_notification")
+        for name in ("certificates.tasks.generate_certificates", "notifications.tasks.send_notification")
     }
     assert queues == {
-        "certificates.tasks.generate_certificate": "certificates",
+        "certificates.tasks.generate_certificates": "certificates",
         "notifications.tasks.send_notification": "emails",
     }

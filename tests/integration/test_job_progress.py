@@ -8,21 +8,25 @@ from django_celery_results.models import TaskResult
 from certificates.tasks import issue_course_certificates
 from enrollments.models import Enrollment
 from lms.jobs.dispatch import dispatch_on_commit
-from tests.factories import UserFactory, course_with_lessons
+from lms.users.models import User
+from tests.factories import course_with_lessons
 from tests.processes import wait_for
 
 pytestmark = pytest.mark.integration
 
-# Enough certificates (a PDF each) that the job runs for a few seconds.
-CERTIFICATES = 80
+# Enough certificates (a PDF each, issued in batches of CERTIFICATES_PER_JOB) that the job runs
+# for a few seconds, past the progress writes' 1 s throttle.
+CERTIFICATES = 600
 
 
 def test_issuing_a_course_s_certificates_reports_progress_while_it_runs(live_worker, staff_client):
     # given a course with completed enrollments and no certificates yet
     course = course_with_lessons(1)
+    learners = User.objects.bulk_create(
+        User(email=f"progress-{i}@example.com", full_name=f"Learner {i}", is_verified=True) for i in range(CERTIFICATES)
+    )
     Enrollment.objects.bulk_create(
-        Enrollment(student=UserFactory(), course=course, status=Enrollment.Status.COMPLETED)
-        for _ in range(CERTIFICATES)
+        Enrollment(student=learner, course=course, status=Enrollment.Status.COMPLETED) for learner in learners
     )
 
     # when the one job is queued and staff poll its status
@@ -44,4 +48,4 @@ def test_issuing_a_course_s_certificates_reports_progress_while_it_runs(live_wor
     assert dones == sorted(dones)
     assert seen[-1] == ("SUCCESS", None)
     result = wait_for(lambda: TaskResult.objects.filter(task_id=task_id, status="SUCCESS").first(), what="the job")
-    assert '"issued": 80' in result.result
+    assert f'"issued": {CERTIFICATES}' in result.result

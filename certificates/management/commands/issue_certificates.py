@@ -6,16 +6,18 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from certificates.selectors import enrollments_missing_certificates
-from certificates.services import certificate_issue
-from certificates.tasks import generate_certificate as generate_certificate_task
+from certificates.services import certificates_issue_many
+from certificates.tasks import certificate_batches
+from certificates.tasks import generate_certificates as generate_certificates_task
 from certificates.tasks import issue_course_certificates as issue_course_certificates_task
 from lms.commands import ProgressBar, existing_course_id
 from lms.jobs.dispatch import dispatch_many_on_commit, dispatch_on_commit
 
 # Enrollment ids fetched per round trip.
 BATCH_SIZE = 500
-# Jobs queued per batch with --async: one outbox INSERT, one broker connection and one DELETE
-# each, so a course of 100,000 completions costs 20 of each, not 100,000.
+# Enrollments queued per batch with --async (as generate_certificates jobs of
+# CERTIFICATES_PER_JOB): one outbox INSERT, one broker connection and one DELETE each, so a
+# course of 100,000 completions costs 20 of each, not 100,000.
 QUEUE_BATCH_SIZE = 5_000
 
 
@@ -56,15 +58,15 @@ class Command(BaseCommand):
             for start in range(0, len(ids), QUEUE_BATCH_SIZE):
                 chunk = ids[start : start + QUEUE_BATCH_SIZE]
                 with transaction.atomic():  # the batch's outbox rows commit together, then publish
-                    dispatch_many_on_commit(generate_certificate_task, [(enrollment_id,) for enrollment_id in chunk])
+                    dispatch_many_on_commit(generate_certificates_task, certificate_batches(chunk))
                 issued += len(chunk)
                 progress.update(len(chunk))
         else:
-            for enrollment_id in ids:
-                outcome = certificate_issue(enrollment_id=enrollment_id)
-                issued += outcome.created
-                skipped += not outcome.created
-                progress.update()
+            for (batch,) in certificate_batches(ids):
+                outcome = certificates_issue_many(enrollment_ids=batch)
+                issued += len(outcome.issued)
+                skipped += len(outcome.skipped) + len(outcome.failed)
+                progress.update(len(batch))
         progress.close()
         verb = "Queued" if run_async else "Issued"
         self.stdout.write(
