@@ -93,12 +93,6 @@ def render_only(n: int, *, offset: int) -> dict:
     }
 
 
-def settings_value(name: str):
-    from django.conf import settings
-
-    return getattr(settings, name)
-
-
 class EndToEnd:
     def __init__(self, worker: common.Process, broker_url: str):
         import redis
@@ -110,6 +104,7 @@ class EndToEnd:
         self.redis = redis.Redis.from_url(broker_url)
 
     def run(self, n: int, *, mode: str, round_index: int, media_dir: Path) -> dict:
+        from django.conf import settings
         from django.db import transaction
         from django.db.models import Max
         from django_celery_results.models import TaskResult
@@ -128,7 +123,7 @@ class EndToEnd:
             # enrollments_completed, in the completing transaction.
             with transaction.atomic():
                 enrollments_completed_certificates(sender=None, enrollment_ids=enrollment_ids)
-            jobs = -(-n // settings_value("CERTIFICATES_PER_JOB"))
+            jobs = -(-n // settings.CERTIFICATES_PER_JOB)
         else:
             for enrollment_id in enrollment_ids:
                 generate_certificate.apply_async(args=[enrollment_id])
@@ -215,6 +210,8 @@ def print_table(report: dict) -> None:
 
 
 def run(args, *, tmp_dir: Path, broker_url: str) -> dict:
+    from django.conf import settings
+
     from certificates.models import Certificate
     from courses.models import Course
     from lms.models import OutboxMessage
@@ -257,7 +254,7 @@ def run(args, *, tmp_dir: Path, broker_url: str) -> dict:
         "recorded_at": common.now_iso(),
         "n": args.n,
         "rounds": args.rounds,
-        "per_job": settings_value("CERTIFICATES_PER_JOB"),
+        "per_job": settings.CERTIFICATES_PER_JOB,
         "emails": "left queued on `emails`: the worker consumes only `certificates`",
         "machine": common.machine_info(broker_url=broker_url),
         "rounds_detail": rounds,

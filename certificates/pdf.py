@@ -21,8 +21,9 @@ scripts) becomes U+FFFD, so rendering never fails.
 
 Speed (measured per script in docs/benchmarks.md): the QR code is encoded by zxing-cpp (C++,
 with the standard's choice of the best of eight masks, which a pure-Python encoder spent most of
-a render on) and drawn as one filled path whose rectangles are the dark modules merged into horizontal runs and then
-stacked vertically, under half the operations of drawing module by module. rl-accel (a runtime
+a render on) and drawn as one filled path whose rectangles are the dark modules merged into
+horizontal runs and then stacked vertically, under half the operations of drawing module by
+module. rl-accel (a runtime
 requirement) gives reportlab C versions of its number formatting and string widths; without it a
 render takes ~25 % longer.
 """
@@ -268,19 +269,18 @@ def qr_matrix(data: str, *, error: str = QR_ERROR) -> list[bytes]:
     penalty of all eight, as ISO/IEC 18004 asks, in about a twentieth of the time of a pure
     Python encoder (docs/benchmarks.md). Same input, same modules.
     """
-    level = error.upper()
-    levels = QR_LEVELS[QR_LEVELS.index(level) :] if QR_BOOST_ERROR else level
+    lowest = error.upper()
+    levels = QR_LEVELS[QR_LEVELS.index(lowest) :] if QR_BOOST_ERROR else lowest
     chosen = None
     for level in levels:
-        image = zxingcpp.create_barcode(data, zxingcpp.BarcodeFormat.QRCode, ec_level=level).to_image(
-            scale=1, add_quiet_zones=False
-        )
-        if chosen is not None and memoryview(image).shape != memoryview(chosen).shape:
+        barcode = zxingcpp.create_barcode(data, zxingcpp.BarcodeFormat.QRCode, ec_level=level)
+        modules = memoryview(barcode.to_image(scale=1, add_quiet_zones=False))
+        if chosen is not None and modules.shape != chosen.shape:
             break  # a stronger level would need a bigger symbol: keep the one before
-        chosen = image
-    side = memoryview(chosen).shape[0]
-    modules = memoryview(chosen).tobytes().translate(_DARK_AS_ONE)
-    return [modules[start : start + side] for start in range(0, side * side, side)]
+        chosen = modules
+    side = chosen.shape[0]
+    dark = chosen.tobytes().translate(_DARK_AS_ONE)
+    return [dark[start : start + side] for start in range(0, side * side, side)]
 
 
 def qr_rectangles(data: str, *, error: str = QR_ERROR, encode: Callable = qr_matrix) -> tuple[int, list[Rect]]:

@@ -124,7 +124,7 @@ def _unused_numbers(year: int, count: int) -> list[str]:
 
 def _locked_enrollments(enrollment_ids: list) -> list[Enrollment]:
     """The enrollments with their learner and course, row-locked in id order (two batches never
-    deadlock), each with `issued_certificate_id`: the id of its certificate, or None.
+    deadlock), each with `existing_certificate`: its certificate, or None.
 
     The certificates are read by a second statement, after the locks are held: a statement that
     waited for a lock sees the locked row as it is now, but the rows it joined as they were when
@@ -136,17 +136,16 @@ def _locked_enrollments(enrollment_ids: list) -> list[Enrollment]:
         .filter(pk__in=enrollment_ids)
         .order_by("pk")
     )
-    issued = dict(
-        Certificate.objects.filter(enrollment__in=enrollments).values_list("enrollment_id", "pk") if enrollments else ()
-    )
+    certificates = Certificate.objects.filter(enrollment__in=enrollments) if enrollments else ()
+    existing = {certificate.enrollment_id: certificate for certificate in certificates}
     for enrollment in enrollments:
-        enrollment.issued_certificate_id = issued.get(enrollment.pk)
+        enrollment.existing_certificate = existing.get(enrollment.pk)
     return enrollments
 
 
 def _skip_reason(enrollment: Enrollment) -> str:
     """Why `enrollment` gets no new certificate ("" when it gets one)."""
-    if enrollment.issued_certificate_id is not None:
+    if enrollment.existing_certificate is not None:
         return "already issued"
     if enrollment.status != Enrollment.Status.COMPLETED:
         return f"enrollment is {enrollment.status}, not completed"
@@ -192,8 +191,7 @@ def certificate_issue(*, enrollment_id) -> IssueOutcome:
             if enrollment is None:
                 return IssueOutcome(None, False, "enrollment no longer exists")
             if reason := _skip_reason(enrollment):
-                existing = Certificate.objects.filter(pk=enrollment.issued_certificate_id).first()
-                return IssueOutcome(existing, False, reason)
+                return IssueOutcome(enrollment.existing_certificate, False, reason)
 
             now = timezone.now()
             certificate = _new_certificate(enrollment, number=_unused_numbers(now.year, 1)[0], now=now)
@@ -225,8 +223,9 @@ def certificates_issue_many(*, enrollment_ids) -> BatchOutcome:
 
     Per enrollment, the invariants of certificate_issue hold; per batch, the statements are a
     constant number whatever its size: one query locking the enrollments (with their learners
-    and courses), one reading their certificates, one look-up of the drawn numbers, one INSERT of the
-    certificates, one of their Notifications, one outbox INSERT of the e-mails, one commit.
+    and courses), one reading their certificates, one look-up of the drawn numbers, one INSERT
+    of the certificates, one of their Notifications, one outbox INSERT of the e-mails, one
+    commit.
     A PDF that fails to render (a bug, not storage) leaves its enrollment to a job of its own
     (generate_certificate, queued in this transaction, with its own retries and result), so one
     bad name never holds back the rest; a storage or database error fails the batch whole, and
