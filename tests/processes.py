@@ -29,15 +29,24 @@ BULK_QUEUE = "bulk"
 FILE_EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
 
 
-def wait_for(predicate: Callable[[], object], *, timeout: float = 30.0, interval: float = 0.2, what: str = "condition"):
-    """Poll until `predicate()` is truthy and return its value; fail the test after `timeout`."""
+def wait_for(
+    predicate: Callable[[], object],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.2,
+    what: str = "condition",
+    left: Callable[[], str] | None = None,
+):
+    """Poll until `predicate()` is truthy and return its value; fail the test after `timeout`,
+    saying what `left()` (if given) reports is still outstanding."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"Timed out after {timeout:.0f}s waiting for {what}")
+            outstanding = f": {left()}" if left else ""
+            pytest.fail(f"Timed out after {timeout:.0f}s waiting for {what}{outstanding}")
         time.sleep(interval)
 
 

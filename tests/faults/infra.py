@@ -153,6 +153,19 @@ def app_on_broker(url: str):
         reset_pools()
 
 
+def wait_until_done(stack: "Stack", *, certificates: int, timeout: float, what: str = "all certificates") -> None:
+    """Wait until `certificates` certificates exist and nothing is left anywhere (queues, outbox,
+    workers); on timeout the failure says what is left."""
+    from certificates.models import Certificate
+
+    wait_for(
+        lambda: Certificate.objects.count() == certificates and stack.drained(),
+        timeout=timeout,
+        what=what,
+        left=lambda: f"{Certificate.objects.count()} of {certificates} certificates; {stack.backlog() or 'drained'}",
+    )
+
+
 def send(task_name: str, *args, task_id: str | None = None, **kwargs) -> str:
     """Publish a job the way the app does (same routes, JSON) to the broker under test."""
     from lms.celery import app
@@ -246,31 +259,55 @@ class Stack:
     def drained(self) -> bool:
         """Nothing queued, prefetched, running or waiting in the outbox (False while the broker
         is unreachable, e.g. just restarted)."""
+        return not self.backlog()
+
+    def backlog(self) -> str:
+        """What is still queued, prefetched, running or waiting in the outbox, in words; empty
+        when everything is drained."""
         try:
-            return self._drained()
-        except (OSError, kombu.exceptions.OperationalError, redis.exceptions.ConnectionError):
+            return self._backlog()
+        except (OSError, kombu.exceptions.OperationalError, redis.exceptions.ConnectionError) as exc:
             kombu.pools.reset()  # pooled connections died with the broker
             from lms.celery import app
 
             app._pool = None
             app.amqp._producer_pool = None
-            return False
+            return f"broker unreachable ({exc})"
 
-    def _drained(self) -> bool:
+    def _backlog(self) -> str:
         from lms.celery import app
         from lms.models import OutboxMessage
 
-        if any(queue_sizes(self.broker_url).values()) or OutboxMessage.objects.exists():
-            return False
-        if self.broker_url.startswith("redis") and redis.Redis.from_url(self.broker_url).hlen("unacked"):
-            return False  # delivered to a worker that died: back in its queue after the visibility timeout
+        queued = {name: size for name, size in queue_sizes(self.broker_url).items() if size}
+        if queued:
+            return f"queued {queued}"
+        outbox = list(OutboxMessage.objects.values_list("task_name", flat=True)[:20])
+        if outbox:
+            return f"waiting in the outbox {outbox}"
+        if self.broker_url.startswith("redis") and (unacked := redis.Redis.from_url(self.broker_url).hlen("unacked")):
+            # delivered to a worker that died: back in its queue after the visibility timeout
+            return f"{unacked} delivered but unacknowledged"
         names = [p.name for p in self.processes if p.name.startswith("fault") and p.alive()]
         if not names:
-            return True
+            return ""
         inspect = app.control.inspect(destination=names, timeout=1.0)
         busy = [*((inspect.active() or {}).values()), *((inspect.reserved() or {}).values()),
                 *((inspect.scheduled() or {}).values())]  # fmt: skip
-        return not any(busy)
+        jobs = [job.get("name") for jobs in busy for job in jobs]
+        return f"on the workers {jobs}" if jobs else ""
+
+    def sweep_outbox_every_second(self) -> None:
+        """Beat's outbox sweep (every minute in production) every second, publishing what a dead
+        process left between its commit and its publish; the caller starts beat."""
+        from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+        every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.SECONDS)
+        PeriodicTask.objects.create(
+            name="outbox-sweep",
+            task="lms.tasks.dispatch_outbox",
+            interval=every_second,
+            kwargs=json.dumps({"grace_seconds": 1}),
+        )
 
     def stop_all(self) -> None:
         for process in reversed(self.processes):

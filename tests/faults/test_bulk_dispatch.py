@@ -12,7 +12,7 @@ from enrollments.models import Enrollment
 from lms.jobs.outbox import outbox_dispatch_pending
 from lms.models import OutboxMessage
 from tests.faults.data import learners_with_stale_progress
-from tests.faults.infra import check_invariants, queue_sizes, report
+from tests.faults.infra import check_invariants, queue_sizes, report, wait_until_done
 from tests.processes import ROOT, wait_for
 
 GENERATE = "certificates.tasks.generate_certificates"
@@ -71,7 +71,7 @@ def test_bulk_completion_with_redis_down_waits_in_the_outbox_and_is_published_on
     # and a worker issues every certificate once, each job visible in the result store with
     # the certificates it issued
     stack.worker(concurrency=2)
-    wait_for(lambda: Certificate.objects.count() == 40 and stack.drained(), timeout=90, what="all certificates")
+    wait_until_done(stack, certificates=40, timeout=90)
     check_invariants(stack, label="bulk dispatch, redis outage", expect_certificates=40)
     assert set(certificate_results(course).values()) == {1}
 
@@ -87,20 +87,28 @@ def test_sigkill_of_the_worker_mid_bulk_batch_loses_and_duplicates_nothing(stack
     )
     course = learners_with_stale_progress(24, lessons_done=2, lessons=2, passwords=False)
     worker = stack.worker(concurrency=2, LMS_FAULT_CERTIFICATE_DELAY="0.5")
+    # and beat sweeping the outbox, as in production (every minute there, every second here)
+    stack.sweep_outbox_every_second()
+    stack.beat()
 
     # when one recalculation completes all 24 at once (one batch of 6 jobs of 4), and the whole
-    # worker is SIGKILLed while it is in the middle of that batch, with jobs half done
+    # worker is SIGKILLed in the middle of that batch: milliseconds after a job committed its
+    # certificates, so inside that job's commit-to-publish window for their e-mails, while the
+    # other process is half-way through a job
     recalculate_in_a_command(stack, course)
-    wait_for(lambda: Certificate.objects.count() >= PER_JOB, timeout=30, what="the batch to be under way")
+    wait_for(lambda: Certificate.objects.count() >= PER_JOB, timeout=30, interval=0.002, what="a job to commit")
     worker.kill_group()
     killed_at, issued_before = time.monotonic(), Certificate.objects.count()
-    report(f"injected: SIGKILL worker group {worker.proc.pid} after {issued_before} of 24 certificates")
+    unpublished = OutboxMessage.objects.count()
+    report(f"injected: SIGKILL worker group {worker.proc.pid} after {issued_before} of 24 certificates, "
+           f"{unpublished} job(s) committed and not yet published")  # fmt: skip
     assert issued_before < 24, "the batch finished before the kill: nothing was tested"
     stack.worker(concurrency=2)
 
-    # then every job completes once within the redelivery bound
+    # then every job completes once within the redelivery bound, and the e-mail jobs the killed
+    # process had committed but not published are published by the sweep
     bound = visibility + scan_every + 24 * 0.5 / 2 + 20
-    wait_for(lambda: Certificate.objects.count() == 24 and stack.drained(), timeout=bound, what="all certificates")
+    wait_until_done(stack, certificates=24, timeout=bound)
     report(f"recovered: all 24 done {time.monotonic() - killed_at:.1f}s after the kill (bound {bound:.0f}s)")
     check_invariants(stack, label="bulk batch, worker killed", expect_certificates=24)
     assert set(certificate_results(course).values()) == {1}
@@ -143,6 +151,6 @@ def test_publisher_killed_between_publish_and_outbox_delete_duplicates_nothing(s
     stack.worker(concurrency=2)
 
     # then each certificate was issued once, with one result per job
-    wait_for(lambda: Certificate.objects.count() == 30 and stack.drained(), timeout=90, what="all certificates")
+    wait_until_done(stack, certificates=30, timeout=90)
     check_invariants(stack, label="publisher killed before the outbox delete", expect_certificates=30)
     assert set(certificate_results(course).values()) == {1}

@@ -1,12 +1,10 @@
 """Services going away under load: Redis stopped during requests, PostgreSQL restarted mid-task."""
 
-import json
 import subprocess
 import time
 
 import pytest
 from django.db import InterfaceError, OperationalError, connection
-from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from django_celery_results.models import TaskResult
 
 from certificates.models import Certificate
@@ -27,13 +25,7 @@ def test_redis_down_requests_stay_fast_data_commits_and_jobs_run_once_it_is_back
     stack = stack_for(redis_server.url)
     course, enrollments = learners_in_course(6, lessons_done=1)
     last_lesson = course.lessons.order_by("position").last()
-    every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.SECONDS)
-    PeriodicTask.objects.create(
-        name="outbox-sweep",
-        task="lms.tasks.dispatch_outbox",
-        interval=every_second,
-        kwargs=json.dumps({"grace_seconds": 1}),
-    )
+    stack.sweep_outbox_every_second()
     web = stack.web()
     stack.worker(concurrency=2)
     stack.beat()

@@ -4,10 +4,9 @@ import time
 
 from django_celery_results.models import TaskResult
 
-from certificates.models import Certificate
 from lms.jobs.results import result_meta
 from tests.faults.data import learners_in_course
-from tests.faults.infra import check_invariants, purge, report, send
+from tests.faults.infra import check_invariants, purge, report, send, wait_until_done
 from tests.processes import wait_for
 
 GENERATE = "certificates.tasks.generate_certificate"
@@ -42,7 +41,7 @@ def test_a_job_whose_worker_and_message_are_lost_is_rerun_by_the_sweep_once(stac
     sweep_id = send(SWEEP)
     sweep = wait_for(lambda: TaskResult.objects.filter(task_id=sweep_id, status="SUCCESS").first(), timeout=30,
                      what="the sweep")  # fmt: skip
-    wait_for(lambda: Certificate.objects.count() == 1 and stack.drained(), timeout=60, what="the certificate")
+    wait_until_done(stack, certificates=1, timeout=60, what="the certificate")
     old = TaskResult.objects.get(task_id=task_id)
     new_id = result_meta(old)["rerun_as"]
     assert f'"{task_id}": "{new_id}"' in sweep.result

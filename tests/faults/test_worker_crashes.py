@@ -8,7 +8,7 @@ from django_celery_results.models import TaskResult
 
 from certificates.models import Certificate
 from tests.faults.data import learners_in_course
-from tests.faults.infra import check_invariants, report, send
+from tests.faults.infra import check_invariants, report, send, wait_until_done
 from tests.processes import wait_for
 
 GENERATE = "certificates.tasks.generate_certificate"
@@ -22,6 +22,10 @@ def test_sigkill_of_a_pool_child_mid_certificate_is_retried_and_done_once(stack)
     # given completed enrollments whose certificates take a second to issue
     _, enrollments = learners_in_course(8, lessons_done=2)
     worker = stack.worker(concurrency=2, LMS_FAULT_CERTIFICATE_DELAY="1")
+    # and beat sweeping the outbox, as in production, should a kill land between a commit and
+    # the publish of the e-mail job it committed
+    stack.sweep_outbox_every_second()
+    stack.beat()
     queue_certificates(stack, enrollments)
 
     # when a pool child is SIGKILLed while it holds a certificate transaction open
@@ -32,7 +36,7 @@ def test_sigkill_of_a_pool_child_mid_certificate_is_retried_and_done_once(stack)
     report(f"injected: SIGKILL pool process {victim} running {active[0]['id']}")
 
     # then every certificate is issued exactly once and the queues drain
-    wait_for(lambda: Certificate.objects.count() == 8 and stack.drained(), timeout=60, what="all certificates")
+    wait_until_done(stack, certificates=8, timeout=60)
     check_invariants(stack, label="pool child killed", expect_certificates=8)
     assert worker.alive()
     killed = wait_for(lambda: TaskResult.objects.filter(task_id=active[0]["id"], status="SUCCESS").first(),
@@ -50,6 +54,8 @@ def test_sigkill_of_the_whole_worker_loses_nothing_after_restart(stack_for, brok
     )
     _, enrollments = learners_in_course(16, lessons_done=2)
     worker = stack.worker(concurrency=2, LMS_FAULT_CERTIFICATE_DELAY="1")
+    stack.sweep_outbox_every_second()  # as in production (see the pool-child test above)
+    stack.beat()
     queue_certificates(stack, enrollments)
     wait_for(lambda: stack.active(worker), timeout=20, what="jobs to start")
     time.sleep(0.5)  # inside their transactions, with more jobs prefetched behind them
@@ -64,7 +70,7 @@ def test_sigkill_of_the_whole_worker_loses_nothing_after_restart(stack_for, brok
     # then every job completes once within the stated bound: the redelivery timeout and scan
     # period, plus the remaining work (16 jobs of 1 s on 2 processes), plus start-up slack
     bound = visibility + scan_every + 16 / 2 + 20
-    wait_for(lambda: Certificate.objects.count() == 16 and stack.drained(), timeout=bound, what="all certificates")
+    wait_until_done(stack, certificates=16, timeout=bound)
     report(f"recovered: all jobs done {time.monotonic() - killed_at:.1f}s after the kill (bound {bound:.0f}s)")
     check_invariants(stack, label="worker group killed", expect_certificates=16)
 
@@ -87,7 +93,7 @@ def test_warm_shutdown_during_jobs_finishes_them_and_requeues_the_rest(stack):
         result = wait_for(lambda job=job: TaskResult.objects.filter(task_id=job["id"], status="SUCCESS").first(),
                           what="the running job")  # fmt: skip
         assert result.worker == first.name
-    wait_for(lambda: Certificate.objects.count() == 10 and stack.drained(), timeout=60, what="all certificates")
+    wait_until_done(stack, certificates=10, timeout=60)
     check_invariants(stack, label="warm shutdown", expect_certificates=10)
 
 
