@@ -13,13 +13,15 @@ Modules:
 - dispatch:  the only way code enqueues; inline vs queued decided here; the outbox write/delete.
 - outbox:    the sweep that publishes jobs whose after-commit publish did not happen.
 - task_base: LmsTask, every task's base class; the database retry policy.
-- results:   the result store: django-celery-results' database backend, one upsert per write.
+- result_store: the result backend: django-celery-results' database backend, one upsert per write.
 - connections: workers keep database connections between jobs (Celery's Django fixup, one rule changed).
 - beat:      the database scheduler behind a single-beat lock, and beat's heartbeat.
 - leases:    a database lock with expiry (beat's lock when the broker is not Redis).
+- heartbeat: each worker's liveness key in Redis, set from its own timer (read by health).
 - health:    bounded probes of the database, broker, workers and beat (GET /api/health/).
 - checks:    system checks lms.W001-W005 of the Celery setup.
 - flower:    Flower's refusal to serve without credentials.
+- ratelimit: a sending rate shared by every worker process (a Lua schedule in Redis).
 - alerts:    notify_admin, telling staff a job failed for good.
 - logging:   the task id on every log line.
 - results:   reading and annotating result-store rows (stored arguments, meta).
