@@ -197,6 +197,21 @@ NAME_PARTS = {
         "कुमार देवी प्रसाद लक्ष्मी नारायण रानी कृष्ण दुर्गा",
         "शर्मा वर्मा गुप्ता त्रिपाठी मिश्रा चौधरी श्रीवास्तव द्विवेदी",
     ),
+    "bengali": (
+        "রবীন্দ্রনাথ সুমিতা অমিত প্রিয়াঙ্কা সৌরভ মৌসুমী অর্পিতা শুভজিৎ",
+        "কুমার দেবী চন্দ্র রানী প্রসাদ লতা নাথ বালা",
+        "ঠাকুর বন্দ্যোপাধ্যায় চট্টোপাধ্যায় মুখোপাধ্যায় দাস সেন রায় চৌধুরী",
+    ),
+    "tamil": (
+        "முருகன் லட்சுமி கார்த்திக் பிரியா செல்வம் மீனா அருண் கவிதா",
+        "குமார் தேவி ராஜ் ராணி சுந்தர் வள்ளி கண்ணன் பொன்னி",
+        "சுப்பிரமணியன் ராமசாமி கிருஷ்ணன் வேலு பாண்டியன் நடராஜன் சண்முகம் ஆறுமுகம்",
+    ),
+    "thai": (  # given name and family name only
+        "สมชาย สมหญิง ประเสริฐ มาลี วิชัย นภา ธนากร ศิริพร",
+        "",
+        "ใจดี รักไทย ศรีสุข วงศ์สวัสดิ์ แก้วมณี สุขสวัสดิ์ ทองดี บุญมา",
+    ),
 }
 # CJK names are written without spaces between their parts.
 NAME_JOINERS = {"cjk": ""}
@@ -208,7 +223,11 @@ def script_names(script: str, count: int = 512) -> list[str]:
         second = ["عبد الله" if part == "عبد" else part for part in second if part != "الله"]
     joiner = NAME_JOINERS.get(script, " ")
     return [
-        joiner.join((given[index % len(given)], second[index // len(given) % len(second)], family[index // 64 % 8]))
+        joiner.join(
+            part
+            for part in (given[index % len(given)], second[index // len(given) % len(second)], family[index // 64 % 8])
+            if part
+        )
         for index in range(count)
     ]
 
@@ -235,6 +254,9 @@ SCRIPTS = {
     "hebrew": "Hebrew",
     "cjk": "CJK",
     "devanagari": "Devanagari",
+    "bengali": "Bengali",
+    "tamil": "Tamil",
+    "thai": "Thai",
 }
 
 # (key, label, renderer, names of the learners)

@@ -1,17 +1,19 @@
 """The certificate's fonts: the Noto Sans family, registered with reportlab, embedded as subsets.
 
 One type family, all embedded: Noto Sans for Latin, Greek and Cyrillic, with its sister fonts
-Noto Sans Arabic, Hebrew, Devanagari and CJK, designed to sit together on one line. The files
+Noto Sans Arabic, Hebrew, Devanagari, Bengali, Tamil, Thai and CJK, designed to sit together on
+one line. The files
 are committed in `certificates/fonts/` (SIL Open Font License, beside them; how they were cut
 from the upstream release: scripts/build_certificate_fonts.py), so nothing depends on the
 viewer's or the server's fonts.
 
 Coverage and its limits: Latin (with Vietnamese), Greek, Cyrillic, Arabic (with Persian and
-Urdu letters), Hebrew, Devanagari, and the CJK characters of names (see the build script: GB 2312,
-JIS X 0208, Big5 level 1, KS X 1001 Hangul). The CJK subset is cut from the Simplified Chinese
-face, so a few Kanji and traditional Hanzi show Chinese details (the stroke inside 直, say) rather
-than their Japanese or Taiwanese forms. Other scripts (Thai, Bengali, Tamil, emoji...) print
-U+FFFD: adding one is a Noto font more in FONT_FILES and in the build script.
+Urdu letters), Hebrew, Devanagari, Bengali (with Assamese), Tamil, Thai, and the CJK characters
+of names (see the build script: GB 2312, JIS X 0208, Big5 level 1, KS X 1001 Hangul). The CJK
+subset is cut from the Simplified Chinese face, so a few Kanji and traditional Hanzi show Chinese
+details (the stroke inside 直, say) rather than their Japanese or Taiwanese forms. Other scripts
+(Telugu, Khmer, Ethiopic, emoji...) print U+FFFD: adding one is a Noto font more in FONT_FILES
+and in the build script.
 
 `ShapingFont` is reportlab's TrueType font taught to draw HarfBuzz's glyphs: a glyph that has no
 character of its own (a joined Arabic form, a conjunct) is given a private code, and the font's
@@ -43,6 +45,9 @@ FONT_FILES = {
     "arabic": ("NotoSansArabic-Regular.ttf", "NotoSansArabic-Bold.ttf"),
     "hebrew": ("NotoSansHebrew-Regular.ttf", "NotoSansHebrew-Bold.ttf"),
     "devanagari": ("NotoSansDevanagari-Regular.ttf", "NotoSansDevanagari-Bold.ttf"),
+    "bengali": ("NotoSansBengali-Regular.ttf", "NotoSansBengali-Bold.ttf"),
+    "tamil": ("NotoSansTamil-Regular.ttf", "NotoSansTamil-Bold.ttf"),
+    "thai": ("NotoSansThai-Regular.ttf", "NotoSansThai-Bold.ttf"),
     "cjk": ("NotoSansCJKsc-Bold-Names.ttf", "NotoSansCJKsc-Bold-Names.ttf"),
 }
 FONT_ORDER = tuple(FONT_FILES)  # the first font that has a character draws it
@@ -53,6 +58,9 @@ BASE_FONT = "latin"
 # served; a glyph standing for no text (the second glyph of a cluster), or any glyph once
 # plane 16 is used up, gets plane 15's code for its glyph id, which always exists: a worker that
 # has shaped 65,534 different pairs still renders, only copying such text gives less back.
+# A zero-width mark followed by a gap (the next letter starts right of the mark) gets a plane-16
+# code per (glyph, text, advance) whose width in the PDF is that gap, so the pen reaches the next
+# letter by the mark's own advance: a text extractor sees no jump to read as a word space.
 GLYPH_CODE_START = 0xF0000  # + glyph id (< 65,536)
 TEXT_CODE_START, TEXT_CODE_END = 0x100000, 0x10FFFD
 # Font subsets whose embedded bytes are kept, per font: identical glyph sets across documents.
@@ -69,34 +77,39 @@ class ShapingFont(TTFont):
         self.hb_font = uharfbuzz.Font(uharfbuzz.Face(uharfbuzz.Blob(path.read_bytes())))
         self.units_per_em = self.hb_font.face.upem
         self.private_text: dict[int, str] = {}  # private code -> the characters it stands for
-        self._private_codes: dict[tuple[int, str], int] = {}
+        self._private_codes: dict[tuple[int, str, int | None], int] = {}
         self._next_private = TEXT_CODE_START
         self._objects_cache: dict[tuple, tuple] = {}
 
-    def glyph_code(self, glyph: int, text: str) -> str:
-        """The character reportlab is given for `glyph` standing for `text` (see module doc)."""
+    def glyph_code(self, glyph: int, text: str, advance: int | None = None) -> str:
+        """The character reportlab is given for `glyph` standing for `text` (see module doc).
+
+        `advance` (thousandths of an em) asks for a code whose width in the PDF is that rather
+        than the glyph's own; `face.charWidths` of the code returned says which it got."""
         face = self.face
-        if len(text) == 1 and face.charToGlyph.get(ord(text)) == glyph:
+        if advance is None and len(text) == 1 and face.charToGlyph.get(ord(text)) == glyph:
             return text
-        code = self._private_codes.get((glyph, text))
+        code = self._private_codes.get((glyph, text, advance))
         if code is None:
             with _LOCK:
-                return chr(self._new_code(glyph, text))
+                return chr(self._new_code(glyph, text, advance))
         return chr(code)
 
-    def _new_code(self, glyph: int, text: str) -> int:
+    def _new_code(self, glyph: int, text: str, advance: int | None) -> int:
         face = self.face
-        code = self._private_codes.get((glyph, text))  # another thread may have been first
+        key = (glyph, text, advance)
+        code = self._private_codes.get(key)  # another thread may have been first
         if code is None:
-            if text and self._next_private <= TEXT_CODE_END:
+            if (text or advance is not None) and self._next_private <= TEXT_CODE_END:
                 code = self._next_private
                 self._next_private += 1
             else:
                 code = GLYPH_CODE_START + glyph
-            self._private_codes[(glyph, text)] = code
+            self._private_codes[key] = code
             if code not in self.private_text:
+                own = face.hmetrics[glyph][0] * 1000 / self.units_per_em
                 face.charToGlyph[code] = glyph
-                face.charWidths[code] = face.hmetrics[glyph][0] * 1000 / self.units_per_em
+                face.charWidths[code] = advance if advance is not None and code >= TEXT_CODE_START else own
                 self.private_text[code] = text if code >= TEXT_CODE_START else ""
         return code
 

@@ -12,12 +12,13 @@ ellipsis, so nothing overflows the page. A name too long for one line breaks int
 (`name_layout`), never smaller than the line above it, still on one page.
 
 Fonts and scripts (`certificates.fonts`, `certificates.typesetting`): every string on the page, in any script, is set
-in the Noto Sans family (Noto Sans, Noto Sans Arabic, Hebrew, Devanagari and CJK), embedded as
+in the Noto Sans family (Noto Sans, Noto Sans Arabic, Hebrew, Devanagari, Bengali, Tamil, Thai and CJK), embedded as
 subsets, so the page looks the same in every viewer and on every printer. Arabic and Hebrew are
 laid out right to left (python-bidi) and all text is shaped by HarfBuzz (uharfbuzz): joined
-Arabic letters, Devanagari conjuncts, marks placed on their letters. Copying or extracting the
-text gives it back in logical order. A character no font of the family has (emoji, rarer
-scripts) becomes U+FFFD, so rendering never fails.
+Arabic letters, Devanagari and Bengali conjuncts, Tamil split vowels, stacked Thai marks, marks
+placed on their letters. Copying or extracting the text gives it back in logical order. A
+character no font of the family has (emoji, rarer scripts) becomes U+FFFD, so rendering never
+fails.
 
 Speed (measured per script in docs/benchmarks.md): the QR code is encoded by zxing-cpp (C++,
 with the standard's choice of the best of eight masks, which a pure-Python encoder spent most of

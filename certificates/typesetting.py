@@ -13,11 +13,15 @@ A line of text goes through three steps, each done by a maintained library:
    lam-alef ligates, Devanagari forms conjuncts and reorders vowel signs, marks sit on their base.
 
 Drawing: a line is one text object, font run by font run, each glyph where HarfBuzz put it
-(horizontal corrections as TJ numbers, vertical mark offsets as text rise). Copying or extracting
+(horizontal corrections as TJ numbers, vertical mark offsets as text rise). A zero-width mark is
+given a code as wide as the step from it to the next glyph, so the pen never jumps forward after
+a mark: extractors read such a jump as a word space ("ঠাকু র"). Copying or extracting
 gives the text as typed: the fonts' ToUnicode maps give each glyph its characters (see
 `certificates.fonts`), a cluster drawn as several glyphs (a conjunct with its reordered vowel
 sign, a letter with its points) is a marked-content span whose /ActualText is its characters,
 and extractors put right-to-left runs back in logical order themselves (pypdf and pdfium, tested).
+One miss left, pdfium's: it drops the word space after a Devanagari reph that ends a word
+("दुर्गा गुप्ता" reads "दुर्गागुप्ता"), which pypdf reads right.
 
 Untrusted text: strings are drawn as glyphs, never parsed as markup; `clean_text` first collapses
 whitespace and control characters and drops invisible ones.
@@ -49,6 +53,10 @@ NEUTRAL_CATEGORIES = frozenset({"Zs", "Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", 
 MARK_CATEGORIES = frozenset({"Mn", "Mc", "Me", "Cf"})
 # Below this (thousandths of an em) a glyph is where the viewer's pen puts it: no TJ correction.
 POSITION_TOLERANCE = 0.01
+# A vertical mark offset smaller than this (thousandths of an em: 0.16 pt on a 32 pt name) is not
+# drawn. It cannot be seen, and each rise splits the line into pieces: pdfium then repeated a
+# Thai cluster whose mark HarfBuzz lowers by 2/1000 em ("ชั" of "วิชัย") when extracting the text.
+RISE_TOLERANCE = 5
 # Distinct lines whose shaping is kept: the page's fixed wording plus recent names and titles.
 SHAPE_CACHE_SIZE = 4096
 
@@ -243,19 +251,36 @@ def _shape_run(text: str, key: str, bold: bool, *, rtl: bool) -> GlyphRun:
             if len(cluster) > 1:
                 spans.append((first, len(ordered) - 1, text[cluster[0][0] : cluster_end[cluster[0][0]]]))
             start = index
-    hmetrics = shaping_font.face.hmetrics
+    codes = _codes(shaping_font, ordered, pen, scale)
+    widths = shaping_font.face.charWidths
     return GlyphRun(
         font_key=key,
         glyphs=tuple(item[4] for item in ordered),
-        codes="".join(shaping_font.glyph_code(item[4], item[5]) for item in ordered),
+        codes=codes,
         x=tuple(item[2] * scale for item in ordered),
-        advances=tuple(hmetrics[item[4]][0] * scale for item in ordered),
-        rise=tuple(item[3] * scale for item in ordered),
+        advances=tuple(widths[ord(code)] for code in codes),
+        rise=tuple(item[3] * scale if abs(item[3] * scale) >= RISE_TOLERANCE else 0.0 for item in ordered),
         width=pen / shaping_font.units_per_em,
         ascent=top / shaping_font.units_per_em,
         descent=-bottom / shaping_font.units_per_em,
         spans=tuple(spans),
     )
+
+
+def _codes(shaping_font, ordered: list[tuple], end: int, scale: float) -> str:
+    """One code per glyph (in emit order). A zero-width mark after which the pen must jump right
+    to the next glyph (a mark below the middle of its letter, Thai marks before the next
+    cluster) takes a code as wide as that jump: no extractor reads the jump as a word space."""
+    hmetrics = shaping_font.face.hmetrics
+    codes = []
+    for index, (_, _, x, _, glyph, text) in enumerate(ordered):
+        advance = None
+        if not hmetrics[glyph][0]:
+            following = ordered[index + 1][2] if index + 1 < len(ordered) else end
+            gap = round((following - x) * scale)
+            advance = gap if gap > 0 else None
+        codes.append(shaping_font.glyph_code(glyph, text, advance))
+    return "".join(codes)
 
 
 # --- Drawing --------------------------------------------------------------------------------

@@ -3,15 +3,17 @@
     python scripts/build_certificate_fonts.py SOURCE_DIR
 
 SOURCE_DIR holds the upstream Noto files (SIL Open Font License 1.1): NotoSans-{Regular,Bold}.ttf,
-NotoSansArabic-*.ttf, NotoSansHebrew-*.ttf, NotoSansDevanagari-*.ttf (Noto's hinted TrueType
-release, e.g. Debian's fonts-noto-core) and NotoSansCJK-Bold.ttc (Noto Sans CJK 2.004, e.g.
-Debian's fonts-noto-cjk). Needs fontTools (requirements-dev.txt).
+NotoSansArabic-*.ttf, NotoSansHebrew-*.ttf, NotoSansDevanagari-*.ttf, NotoSansBengali-*.ttf,
+NotoSansTamil-*.ttf, NotoSansThai-*.ttf (Noto's hinted TrueType release, e.g. Debian's
+fonts-noto-core 20201225, from which this rebuilds the committed files byte for byte) and
+NotoSansCJK-Bold.ttc (Noto Sans CJK 2.004, e.g. Debian's fonts-noto-cjk). Needs fontTools (requirements-dev.txt).
 
 What it does and why:
 - Drops hinting from every font: the certificate is printed or viewed zoomed, where hinting does
   nothing, and every embedded subset would carry the hinting programs.
 - Keeps every glyph and OpenType layout feature of the alphabetic fonts, so HarfBuzz can join
-  Arabic, form Devanagari conjuncts and place marks.
+  Arabic, form Devanagari and Bengali conjuncts, reorder and split Indic vowel signs, stack
+  Thai marks and place marks.
 - Cuts Noto Sans CJK (20 MB per weight) to the characters of names: every Hanzi of GB 2312,
   every Kanji of JIS X 0208, the common Hanzi of Big5 (level 1), every Hangul syllable of
   KS X 1001, kana, CJK punctuation and full-width forms, from the Simplified Chinese face (which
@@ -33,7 +35,15 @@ from fontTools.ttLib import TTCollection, TTFont, newTable
 OUTPUT = Path(__file__).resolve().parent.parent / "certificates" / "fonts"
 ALPHABETIC = [
     f"{family}-{weight}.ttf"
-    for family in ("NotoSans", "NotoSansArabic", "NotoSansHebrew", "NotoSansDevanagari")
+    for family in (
+        "NotoSans",
+        "NotoSansArabic",
+        "NotoSansHebrew",
+        "NotoSansDevanagari",
+        "NotoSansBengali",
+        "NotoSansTamil",
+        "NotoSansThai",
+    )
     for weight in ("Regular", "Bold")
 ]
 CJK_SOURCE, CJK_FACE, CJK_OUTPUT = "NotoSansCJK-Bold.ttc", "Noto Sans CJK SC Bold", "NotoSansCJKsc-Bold-Names.ttf"

@@ -27,7 +27,7 @@ def test_bench_certificates_smoke_run_writes_positive_rates(tmp_path):
     assert completed.returncode == 0, completed.stderr
     report = json.loads(output.read_text())
     assert report["smoke"] is True
-    scripts = {"accented", "cyrillic", "greek", "arabic", "hebrew", "cjk", "devanagari"}
+    scripts = {"accented", "cyrillic", "greek", "arabic", "hebrew", "cjk", "devanagari", "bengali", "tamil", "thai"}
     assert set(report["variants"]) == {"ours", "naive", "bare", "minimal"} | {f"ours_{script}" for script in scripts}
     for variant in report["variants"].values():
         assert variant["count"] == 5
