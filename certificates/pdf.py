@@ -46,22 +46,17 @@ from certificates.typesetting import (
     cut_line,
     draw_shaped_line,
     fit_line,
-    fit_runs,
     shape_line,
-    text_runs,
 )
 
-# fit_runs and text_runs: the weekly report's text helpers, from where it has always taken them.
 __all__ = [
     "draw_certificate",
     "draw_qr_code",
     "draw_text",
-    "fit_runs",
     "name_layout",
     "new_canvas",
     "qr_rectangles",
     "render_certificate_pdf",
-    "text_runs",
 ]
 
 PAGE_SIZE = landscape(A4)

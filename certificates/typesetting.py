@@ -37,15 +37,13 @@ from functools import lru_cache
 import uharfbuzz
 from bidi import algorithm as bidi_algorithm
 from reportlab.lib.rl_accel import fp_str
-from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 
-from certificates.fonts import BASE_FONT, FONT_ORDER, clear_font_caches, coverage, font, font_name
+from certificates.fonts import BASE_FONT, FONT_ORDER, clear_font_caches, coverage, font
 from lms.text import display_text_clean
 
 # Below this size text stops being legible on paper, so longer text is cut with an ellipsis.
 MIN_FONT_SIZE = 6
-Run = tuple[str, str]  # (font name, text drawn in that font), for reportlab's drawString or String
 ELLIPSIS = "\u2026"
 REPLACEMENT = "\ufffd"
 # Character categories that take the font of the text around them (see module doc).
@@ -371,49 +369,6 @@ def cut_line(text: str, *, bold: bool, size: float, max_width: float) -> ShapedL
         else:
             longest = middle - 1
     return cut(shortest)
-
-
-# The weekly report draws labels with reportlab's String, which cannot take shaped glyphs: for it,
-# runs of plain characters, each in the font of the family that has them, in logical order.
-
-
-def text_runs(text: str, *, bold: bool = False) -> list[Run]:
-    """Split cleaned `text` into runs, each in a font of the family that has its glyphs (no shaping)."""
-    text, keys = font_keys(clean_text(text))
-    runs: list[Run] = []
-    for char, key in zip(text, keys, strict=True):
-        name = font_name(key, bold)
-        if runs and runs[-1][0] == name:
-            runs[-1] = (name, runs[-1][1] + char)
-        else:
-            runs.append((name, char))
-    return runs
-
-
-def fit_runs(runs: list[Run], *, size: float, max_width: float) -> tuple[list[Run], float, float]:
-    """Shrink the runs' font size so they fit `max_width`, then cut them if still too wide.
-
-    Returns the runs to draw, the font size and their width at that size.
-    """
-    width_per_point = sum(pdfmetrics.stringWidth(text, run_font, 1) for run_font, text in runs)
-    if width_per_point * size <= max_width:
-        return runs, size, width_per_point * size
-    size = max_width / width_per_point
-    if size >= MIN_FONT_SIZE:
-        return runs, size, max_width
-    size = MIN_FONT_SIZE
-    budget = max_width / size  # in width-per-point units
-    budget -= max(pdfmetrics.stringWidth(ELLIPSIS, run_font, 1) for run_font, _ in runs)
-    kept: list[Run] = []
-    used = 0.0
-    for run_font, text in runs:
-        for index, char in enumerate(text):
-            used += pdfmetrics.stringWidth(char, run_font, 1)
-            if used > budget:
-                kept.append((run_font, text[:index].rstrip() + ELLIPSIS))
-                return kept, size, sum(pdfmetrics.stringWidth(t, f, size) for f, t in kept)
-        kept.append((run_font, text))
-    return kept, size, used * size  # unreachable in practice: the whole text fit after all
 
 
 def clean_text(text: str) -> str:

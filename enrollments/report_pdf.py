@@ -9,11 +9,12 @@ dates, the week's totals, a grouped horizontal bar chart of new enrollments and 
 course with a legend (the CHART_MAX_COURSES busiest courses, so the bars stay legible), then a
 table of every course's figures whose header row repeats on each page, and a totals row.
 
-Untrusted text: course titles come from staff input. They are drawn as plain strings with the
-certificate renderer's text helpers (`certificates.pdf.text_runs` / `fit_runs` / `draw_text`),
-never through `Paragraph`, which would parse `<b>` or `&amp;` as markup. Those helpers also pick
-a font that has the glyphs (Helvetica, DejaVu Sans, CJK) and shrink, then cut, a title too wide
-for its place, so no title overflows the chart or the table.
+Untrusted text: course titles come from staff input. They are drawn as plain strings by the
+certificate renderer's `certificates.pdf.draw_text`, in the table and beside the chart's bars
+alike, never through `Paragraph`, which would parse `<b>` or `&amp;` as markup. It sets a title
+in the Noto family, in any script, shaped (joined Arabic, right to left; conjuncts) as on a
+certificate, and shrinks, then cuts, a title too wide for its place, so no title overflows the
+chart or the table.
 """
 
 import datetime
@@ -22,16 +23,16 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from reportlab.graphics import renderPDF
 from reportlab.graphics.charts.barcharts import HorizontalBarChart
 from reportlab.graphics.charts.legends import Legend
-from reportlab.graphics.shapes import Drawing, Group, String
+from reportlab.graphics.shapes import Drawing
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
-from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from certificates.pdf import HELVETICA, HELVETICA_BOLD, MONTHS, draw_text, fit_runs, text_runs
+from certificates.pdf import HELVETICA, HELVETICA_BOLD, MONTHS, draw_text
 
 PAGE_SIZE = A4
 MARGIN = 54  # 0.75 in: clear of what office printers cannot print
@@ -134,12 +135,40 @@ def render_weekly_report_pdf(
 # --- Chart -----------------------------------------------------------------------------------
 
 
-def weekly_chart(rows: Sequence[CourseRow], *, width: float) -> Drawing:
+class WeeklyChart(Flowable):
+    """The chart's drawing (bars, axes, legend), then the course titles beside the bars, drawn
+    shaped on the page's canvas: reportlab's graphics can only draw plain strings."""
+
+    def __init__(self, drawing: Drawing, labels: list[tuple[str, float]]):
+        super().__init__()
+        self.drawing = drawing
+        self.labels = labels  # (course title, baseline), right-aligned at CHART_LABEL_WIDTH
+        self.width, self.height = drawing.width, drawing.height
+
+    def wrap(self, available_width, available_height):
+        return self.width, self.height
+
+    def draw(self):
+        renderPDF.draw(self.drawing, self.canv, 0, 0)
+        self.canv.setFillColor(INK)
+        for title, baseline in self.labels:
+            draw_text(
+                self.canv,
+                title,
+                x=CHART_LABEL_WIDTH,
+                y=baseline,
+                size=CHART_LABEL_SIZE,
+                align="right",
+                max_width=CHART_LABEL_WIDTH,
+            )
+
+
+def weekly_chart(rows: Sequence[CourseRow], *, width: float) -> WeeklyChart:
     """A grouped horizontal bar chart, one pair of bars per course (top to bottom as given).
 
     The chart's data are `[enrollments per course, completions per course]` and its category
-    names the course titles; the titles are drawn beside the bars by `_label`, not by the axis,
-    so that any script is shown in a font that has it.
+    names the course titles; the titles are drawn beside the bars by `WeeklyChart`, not by the
+    axis, so that any script is shown shaped, in a font that has it.
     """
     chart_height = CHART_CATEGORY_HEIGHT * len(rows)
     drawing = Drawing(width, chart_height + CHART_AXIS_HEIGHT + CHART_LEGEND_HEIGHT)
@@ -177,11 +206,10 @@ def weekly_chart(rows: Sequence[CourseRow], *, width: float) -> Drawing:
     drawing.add(chart, name="chart")
 
     band = chart_height / len(rows)
-    labels = Group()
-    for index, row in enumerate(rows):
-        centre = chart.y + chart_height - (index + 0.5) * band
-        labels.add(_label(row.title, right=CHART_LABEL_WIDTH, baseline=centre - CHART_LABEL_SIZE / 3))
-    drawing.add(labels, name="labels")
+    labels = [
+        (row.title, chart.y + chart_height - (index + 0.5) * band - CHART_LABEL_SIZE / 3)
+        for index, row in enumerate(rows)
+    ]
 
     legend = Legend()
     legend.colorNamePairs = [(colour, name) for name, colour in SERIES]
@@ -195,18 +223,7 @@ def weekly_chart(rows: Sequence[CourseRow], *, width: float) -> Drawing:
     legend.x = chart.x
     legend.y = drawing.height - 4
     drawing.add(legend, name="legend")
-    return drawing
-
-
-def _label(text: str, *, right: float, baseline: float) -> Group:
-    """`text` drawn literally, right-aligned at `right`, shrunk or cut to CHART_LABEL_WIDTH."""
-    runs, size, width = fit_runs(text_runs(text), size=CHART_LABEL_SIZE, max_width=CHART_LABEL_WIDTH)
-    group = Group()
-    x = right - width
-    for font, run_text in runs:
-        group.add(String(x, baseline, run_text, fontName=font, fontSize=size, fillColor=INK))
-        x += stringWidth(run_text, font, size)
-    return group
+    return WeeklyChart(drawing, labels)
 
 
 def _value_scale(largest: int) -> tuple[int, int]:

@@ -7,10 +7,11 @@ import pytest
 import segno
 import segno.encoder as segno_encoder
 import zxingcpp
-from reportlab.pdfbase import pdfmetrics
 
 from certificates import pdf, typesetting
-from certificates.pdf import fit_runs, qr_rectangles, render_certificate_pdf, text_runs
+from certificates.fonts import font
+from certificates.pdf import qr_rectangles, render_certificate_pdf
+from certificates.typesetting import clean_text, fit_line, shape_line
 
 VERIFY_URL = "https://lms.example.com/certificates/verify/LMS-2026-000042/"
 CYRILLIC_AND_GREEK_TITLE = "Основы Python για αρχάριους"  # noqa: RUF001 -- Greek letters are the point
@@ -196,66 +197,57 @@ def qr_image(rows: list[bytes], *, scale: int = 8):
     return image.resize((side * scale, side * scale), Image.NEAREST)
 
 
-def test_text_runs_picks_the_noto_font_that_has_each_script():
+def test_shape_line_picks_the_noto_font_that_has_each_script():
     # given
     text = "Renée Łukasz 李雷 محمد"
 
     # when
-    runs = text_runs(text, bold=True)
+    runs = shape_line(text, True).runs
 
-    # then
-    assert runs == [
-        ("NotoSans-Bold", "Renée Łukasz "),
-        ("NotoSansCJKsc-Bold", "李雷 "),
-        ("NotoSansArabic-Bold", "محمد"),
+    # then: spaces stay with the text before them
+    assert [run.font_key for run in runs] == ["latin", "cjk", "arabic"]
+    assert [font(run.font_key, True).fontName for run in runs] == [
+        "NotoSans-Bold",
+        "NotoSansCJKsc-Bold",
+        "NotoSansArabic-Bold",
     ]
 
 
-def test_text_runs_replaces_what_no_font_has():
+def test_shape_line_replaces_what_no_font_has():
     # given: an emoji, which no font of the family draws
     text = "Ada \U0001f600"
 
     # when
-    runs = text_runs(text)
+    line = shape_line(text, False)
 
     # then
-    assert runs == [("NotoSans-Regular", "Ada \ufffd")]
+    assert line.text == "Ada \ufffd"
+    assert [run.font_key for run in line.runs] == ["latin"]
 
 
-def test_text_runs_collapses_whitespace_and_drops_invisible_characters():
+def test_clean_text_collapses_whitespace_and_drops_invisible_characters():
+    assert clean_text("  Ada\t\nLove\u200blace\x00 ") == "Ada Lovelace"
+
+
+def test_fit_line_shrinks_text_wider_than_the_limit():
     # given
-    text = "  Ada\t\nLove\u200blace\x00 "
+    line = shape_line("A fairly long course title", False)
+    natural = line.width * 24
 
     # when
-    runs = text_runs(text)
+    fitted, size = fit_line(line, size=24, max_width=natural / 2)
 
     # then
-    assert runs == [("NotoSans-Regular", "Ada Lovelace")]
-
-
-def test_fit_runs_shrinks_text_wider_than_the_limit():
-    # given
-    runs = text_runs("A fairly long course title")
-    natural = pdfmetrics.stringWidth(runs[0][1], runs[0][0], 24)
-
-    # when
-    fitted, size, width = fit_runs(runs, size=24, max_width=natural / 2)
-
-    # then
-    assert fitted == runs
+    assert fitted == line
     assert size == pytest.approx(12)
-    assert width == pytest.approx(natural / 2)
+    assert fitted.width * size == pytest.approx(natural / 2)
 
 
-def test_fit_runs_cuts_text_with_an_ellipsis_below_the_minimum_size():
-    # given
-    runs = text_runs("W" * 500)
-
+def test_fit_line_cuts_text_with_an_ellipsis_below_the_minimum_size():
     # when
-    fitted, size, width = fit_runs(runs, size=40, max_width=300)
+    fitted, size = fit_line(shape_line("W" * 500, False), size=40, max_width=300)
 
     # then
     assert size == typesetting.MIN_FONT_SIZE
-    assert width <= 300
-    assert fitted[-1][1].endswith("\u2026")
-    assert pdfmetrics.stringWidth(fitted[0][1], fitted[0][0], size) == pytest.approx(width)
+    assert fitted.width * size <= 300
+    assert fitted.text.endswith("\u2026") and fitted.text.startswith("WWW")

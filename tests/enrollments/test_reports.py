@@ -3,6 +3,7 @@
 import io
 from datetime import UTC, datetime, timedelta
 
+import pypdfium2
 import pytest
 import time_machine
 from django.core import mail
@@ -12,10 +13,17 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from pypdf import PdfReader
 from reportlab.graphics.charts.barcharts import HorizontalBarChart
+from reportlab.pdfgen.canvas import Canvas
 
 from enrollments import services
 from enrollments.models import WeeklyReport
-from enrollments.report_pdf import CHART_MAX_COURSES, CourseRow, render_weekly_report_pdf, weekly_chart
+from enrollments.report_pdf import (
+    CHART_LABEL_WIDTH,
+    CHART_MAX_COURSES,
+    CourseRow,
+    render_weekly_report_pdf,
+    weekly_chart,
+)
 from enrollments.reports import (
     previous_week_start,
     weekly_report_figures,
@@ -154,15 +162,37 @@ def test_weekly_chart_plots_enrollments_and_completions_per_course():
     course_rows = [CourseRow("Python", 3, 1), CourseRow("SQL", 1, 0)]
 
     # when
-    drawing = weekly_chart(course_rows, width=480)
+    flowable = weekly_chart(course_rows, width=480)
 
     # then
-    chart = drawing.chart
+    chart = flowable.drawing.chart
     assert isinstance(chart, HorizontalBarChart)
     assert chart.data == [(3, 1), (1, 0)]
     assert chart.categoryAxis.categoryNames == ["Python", "SQL"]
-    assert [name for _, name in drawing.legend.colorNamePairs] == ["New enrollments", "Completions"]
-    assert [s.text for label in drawing.labels.contents for s in label.contents] == ["Python", "SQL"]
+    assert [name for _, name in flowable.drawing.legend.colorNamePairs] == ["New enrollments", "Completions"]
+    (python, python_baseline), (sql, sql_baseline) = flowable.labels
+    assert (python, sql) == ("Python", "SQL") and python_baseline > sql_baseline  # first course on top
+
+
+def test_weekly_chart_sets_an_arabic_course_title_shaped_right_to_left_beside_its_bars():
+    # given
+    title = "مقدمة في بايثون"
+    flowable = weekly_chart([CourseRow(title, 3, 1)], width=480)
+
+    # when the chart alone is drawn on a page
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer)
+    flowable.wrapOn(canvas, 480, 400)
+    flowable.drawOn(canvas, 0, 0)
+    canvas.save()
+
+    # then the title reads as typed, its first letter at the right end, within the label column
+    page = pypdfium2.PdfDocument(buffer.getvalue())[0].get_textpage()
+    text = page.get_text_range()
+    start = text.index(title)
+    first, last = page.get_charbox(start), page.get_charbox(start + len(title) - 1)
+    assert first[0] > last[0]  # (left, bottom, right, top): right to left
+    assert first[2] <= CHART_LABEL_WIDTH + 0.5
 
 
 def test_weekly_report_pdf_draws_the_chart_as_vector_bars():
