@@ -111,6 +111,29 @@ def test_a_new_holder_reads_the_last_run_from_the_database_and_does_not_send_it_
     assert last_sent(probe) == sent_at
 
 
+def test_a_heap_rebuilt_from_memory_right_after_a_send_does_not_send_it_again(schedulers):
+    # given a holder that read a task (added while it ran, as by an admin) and sent it
+    scheduler = schedulers()
+    scheduler.tick()  # takes the lock, nothing to send yet
+    probe = hourly_probe(last_run_hours_ago=2)
+    read_before_the_run = scheduler.Entry(PeriodicTask.objects.get(pk=probe.pk), app=app)
+    scheduler.tick()
+    assert runs(probe) == 1
+
+    # when its heap is rebuilt from the in-memory schedule before the next database read (what
+    # a schedule change between two ticks does)
+    scheduler._heap = None
+    for _ in range(3):
+        scheduler.tick()
+
+    # then the task was not sent again, and an entry read before the run is not due either
+    assert runs(probe) == 1
+    assert scheduler.schedule["probe"].last_run_at == last_sent(probe)
+    assert read_before_the_run.is_due().is_due  # on its own stale record it would be
+    read_before_the_run.model.last_run_at = last_sent(probe)  # as reserve() updates a shared model
+    assert not scheduler.is_due(read_before_the_run).is_due
+
+
 def test_a_holder_that_lost_its_lock_stops_sending(schedulers, broker_redis):
     # given a holder that sent a task due every second
     every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.SECONDS)

@@ -89,6 +89,24 @@ class LockedDatabaseScheduler(DatabaseScheduler):
             return
         super().install_default_entries(data)
 
+    def reserve(self, entry):
+        # The parent's leaves the in-memory schedule holding the entry as it was before this
+        # run (only the shared model learns of it), so a heap rebuilt from that schedule before
+        # the next database read finds the entry due again: a schedule edited while beat ran
+        # had its job sent twice, 24 ms apart. The schedule keeps the new entry instead (never
+        # re-adding one the schedule no longer has, e.g. a disabled task).
+        new_entry = super().reserve(entry)
+        if self._schedule is not None and new_entry.name in self._schedule:
+            self._schedule[new_entry.name] = new_entry
+        return new_entry
+
+    def is_due(self, entry):
+        # An entry read before its latest run (its model's last run is newer than its own) is
+        # judged by that run, wherever the stale copy came from (the heap, an older schedule).
+        if entry.model.last_run_at != entry.last_run_at:
+            entry = self.Entry(entry.model, app=self.app)
+        return super().is_due(entry)
+
     def tick(self, *args, **kwargs):
         if not self._hold_lock():
             return min(self.max_interval, STANDBY_POLL_SECONDS)
