@@ -2,10 +2,9 @@
 
 One type family, all embedded: Noto Sans for Latin, Greek and Cyrillic, with its sister fonts
 Noto Sans Arabic, Hebrew, Devanagari, Bengali, Tamil, Thai and CJK, designed to sit together on
-one line. The files
-are committed in `certificates/fonts/` (SIL Open Font License, beside them; how they were cut
-from the upstream release: scripts/build_certificate_fonts.py), so nothing depends on the
-viewer's or the server's fonts.
+one line. The files are committed in `certificates/fonts/` (SIL Open Font License, beside them;
+how they were cut from the upstream release: scripts/build_certificate_fonts.py), so nothing
+depends on the viewer's or the server's fonts.
 
 Coverage and its limits: Latin (with Vietnamese), Greek, Cyrillic, Arabic (with Persian and
 Urdu letters), Hebrew, Devanagari, Bengali (with Assamese), Tamil, Thai, and the CJK characters

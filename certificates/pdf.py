@@ -11,22 +11,21 @@ dropped, and a string too wide for the page is shrunk down to a legible minimum,
 ellipsis, so nothing overflows the page. A name too long for one line breaks into two lines
 (`name_layout`), never smaller than the line above it, still on one page.
 
-Fonts and scripts (`certificates.fonts`, `certificates.typesetting`): every string on the page, in any script, is set
-in the Noto Sans family (Noto Sans, Noto Sans Arabic, Hebrew, Devanagari, Bengali, Tamil, Thai and CJK), embedded as
-subsets, so the page looks the same in every viewer and on every printer. Arabic and Hebrew are
-laid out right to left (python-bidi) and all text is shaped by HarfBuzz (uharfbuzz): joined
-Arabic letters, Devanagari and Bengali conjuncts, Tamil split vowels, stacked Thai marks, marks
-placed on their letters. Copying or extracting the text gives it back in logical order. A
-character no font of the family has (emoji, rarer scripts) becomes U+FFFD, so rendering never
-fails.
+Fonts and scripts (`certificates.fonts`, `certificates.typesetting`): every string on the page,
+in any script, is set in the Noto Sans family (Noto Sans, Noto Sans Arabic, Hebrew, Devanagari,
+Bengali, Tamil, Thai and CJK), embedded as subsets, so the page looks the same in every viewer
+and on every printer. Arabic and Hebrew are laid out right to left (python-bidi) and all text
+is shaped by HarfBuzz (uharfbuzz): joined Arabic letters, Devanagari and Bengali conjuncts, Tamil
+split vowels, stacked Thai marks, marks placed on their letters. Copying or extracting the text
+gives it back in logical order. A character no font of the family has (emoji, rarer scripts)
+becomes U+FFFD, so rendering never fails.
 
 Speed (measured per script in docs/benchmarks.md): the QR code is encoded by zxing-cpp (C++,
 with the standard's choice of the best of eight masks, which a pure-Python encoder spent most of
 a render on) and drawn as one filled path whose rectangles are the dark modules merged into
 horizontal runs and then stacked vertically, under half the operations of drawing module by
-module. rl-accel (a runtime
-requirement) gives reportlab C versions of its number formatting and string widths; without it a
-render takes ~25 % longer.
+module. rl-accel (a runtime requirement) gives reportlab C versions of its number formatting and
+string widths; without it a render takes ~25 % longer.
 """
 
 import datetime

@@ -15,8 +15,8 @@ A line of text goes through three steps, each done by a maintained library:
 Drawing: a line is one text object, font run by font run, each glyph where HarfBuzz put it
 (horizontal corrections as TJ numbers, vertical mark offsets as text rise). A zero-width mark is
 given a code as wide as the step from it to the next glyph, so the pen never jumps forward after
-a mark: extractors read such a jump as a word space ("ঠাকু র"). Copying or extracting
-gives the text as typed: the fonts' ToUnicode maps give each glyph its characters (see
+a mark: extractors read such a jump as a word space ("ঠাকু র"). Copying or extracting gives the
+text as typed: the fonts' ToUnicode maps give each glyph its characters (see
 `certificates.fonts`), a cluster drawn as several glyphs (a conjunct with its reordered vowel
 sign, a letter with its points) is a marked-content span whose /ActualText is its characters,
 and extractors put right-to-left runs back in logical order themselves (pypdf and pdfium, tested).
@@ -257,7 +257,7 @@ def _shape_run(text: str, key: str, bold: bool, *, rtl: bool) -> GlyphRun:
         codes=codes,
         x=tuple(item[2] * scale for item in ordered),
         advances=tuple(widths[ord(code)] for code in codes),
-        rise=tuple(item[3] * scale if abs(item[3] * scale) >= RISE_TOLERANCE else 0.0 for item in ordered),
+        rise=tuple(rise if abs(rise := item[3] * scale) >= RISE_TOLERANCE else 0.0 for item in ordered),
         width=pen / shaping_font.units_per_em,
         ascent=top / shaping_font.units_per_em,
         descent=-bottom / shaping_font.units_per_em,

@@ -6,7 +6,8 @@ SOURCE_DIR holds the upstream Noto files (SIL Open Font License 1.1): NotoSans-{
 NotoSansArabic-*.ttf, NotoSansHebrew-*.ttf, NotoSansDevanagari-*.ttf, NotoSansBengali-*.ttf,
 NotoSansTamil-*.ttf, NotoSansThai-*.ttf (Noto's hinted TrueType release, e.g. Debian's
 fonts-noto-core 20201225, from which this rebuilds the committed files byte for byte) and
-NotoSansCJK-Bold.ttc (Noto Sans CJK 2.004, e.g. Debian's fonts-noto-cjk). Needs fontTools (requirements-dev.txt).
+NotoSansCJK-Bold.ttc (Noto Sans CJK 2.004, e.g. Debian's fonts-noto-cjk). Needs fontTools
+(requirements-dev.txt).
 
 What it does and why:
 - Drops hinting from every font: the certificate is printed or viewed zoomed, where hinting does

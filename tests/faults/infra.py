@@ -296,9 +296,9 @@ class Stack:
         jobs = [job.get("name") for jobs in busy for job in jobs]
         return f"on the workers {jobs}" if jobs else ""
 
-    def sweep_outbox_every_second(self) -> None:
-        """Beat's outbox sweep (every minute in production) every second, publishing what a dead
-        process left between its commit and its publish; the caller starts beat."""
+    def beat_sweeping_outbox_every_second(self) -> ServiceProcess:
+        """Beat, running the outbox sweep (every minute in production) every second, so what a
+        dead process left between its commit and its publish is published."""
         from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
         every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.SECONDS)
@@ -308,6 +308,7 @@ class Stack:
             interval=every_second,
             kwargs=json.dumps({"grace_seconds": 1}),
         )
+        return self.beat()
 
     def stop_all(self) -> None:
         for process in reversed(self.processes):

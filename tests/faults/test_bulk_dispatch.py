@@ -88,8 +88,7 @@ def test_sigkill_of_the_worker_mid_bulk_batch_loses_and_duplicates_nothing(stack
     course = learners_with_stale_progress(24, lessons_done=2, lessons=2, passwords=False)
     worker = stack.worker(concurrency=2, LMS_FAULT_CERTIFICATE_DELAY="0.5")
     # and beat sweeping the outbox, as in production (every minute there, every second here)
-    stack.sweep_outbox_every_second()
-    stack.beat()
+    stack.beat_sweeping_outbox_every_second()
 
     # when one recalculation completes all 24 at once (one batch of 6 jobs of 4), and the whole
     # worker is SIGKILLed in the middle of that batch: milliseconds after a job committed its

@@ -25,10 +25,9 @@ def test_redis_down_requests_stay_fast_data_commits_and_jobs_run_once_it_is_back
     stack = stack_for(redis_server.url)
     course, enrollments = learners_in_course(6, lessons_done=1)
     last_lesson = course.lessons.order_by("position").last()
-    stack.sweep_outbox_every_second()
     web = stack.web()
     stack.worker(concurrency=2)
-    stack.beat()
+    stack.beat_sweeping_outbox_every_second()
     tokens = []
     for enrollment in enrollments:
         status, body = web.request(

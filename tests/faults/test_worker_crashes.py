@@ -24,8 +24,7 @@ def test_sigkill_of_a_pool_child_mid_certificate_is_retried_and_done_once(stack)
     worker = stack.worker(concurrency=2, LMS_FAULT_CERTIFICATE_DELAY="1")
     # and beat sweeping the outbox, as in production, should a kill land between a commit and
     # the publish of the e-mail job it committed
-    stack.sweep_outbox_every_second()
-    stack.beat()
+    stack.beat_sweeping_outbox_every_second()
     queue_certificates(stack, enrollments)
 
     # when a pool child is SIGKILLed while it holds a certificate transaction open
@@ -54,8 +53,7 @@ def test_sigkill_of_the_whole_worker_loses_nothing_after_restart(stack_for, brok
     )
     _, enrollments = learners_in_course(16, lessons_done=2)
     worker = stack.worker(concurrency=2, LMS_FAULT_CERTIFICATE_DELAY="1")
-    stack.sweep_outbox_every_second()  # as in production (see the pool-child test above)
-    stack.beat()
+    stack.beat_sweeping_outbox_every_second()  # as in production (see the pool-child test above)
     queue_certificates(stack, enrollments)
     wait_for(lambda: stack.active(worker), timeout=20, what="jobs to start")
     time.sleep(0.5)  # inside their transactions, with more jobs prefetched behind them
